@@ -1,0 +1,302 @@
+"""The PINN loss as a PETSc/TAO objective: the only module that touches PETSc and torch.
+
+θ is a PETSc Vec distributed over the communicator; collocation points are split over its
+ranks. Every callback gathers θ to all ranks (VecScatter to all), evaluates this rank's
+residual slice with torch, and sums the contributions (one MPI Allreduce). The residual
+Vec used by TAO ``brgn`` is distributed like the points, so J maps θ's layout to r's.
+Operators (Gram G = JᵀJ, exact Hessian, Jacobian J) are MATPYTHON shells built here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from petsc4py import PETSc
+from torch import Tensor
+
+from .comm import allreduce_sum, split_range, to_numpy
+from .errors import PinnInputError
+from .models import FlatModel
+from .problems.base import Problem
+from .residual import Residual
+
+GRAM_MODES = ("auto", "explicit", "matfree")
+HESSIAN_TYPES = ("gauss_newton", "exact")
+
+
+class PinnObjective:
+    """L(θ) = ½‖r(θ)‖² over the global collocation set, with its PETSc callbacks/operators.
+
+    Parameters: the problem, the flat model, global point counts per block kind, a seed (the
+    global point set depends on counts and seed only, never on the rank count), the sampling
+    method, and how Gram products are formed (``explicit`` J when it fits the memory budget
+    ``gram_memory_mb`` per rank, ``matfree`` jvp+vjp, or ``auto``).
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        model: FlatModel,
+        *,
+        comm: PETSc.Comm | None = None,
+        counts: dict[str, int] | None = None,
+        seed: int = 0,
+        sampling: str = "uniform",
+        gram: str = "auto",
+        gram_memory_mb: float = 1024.0,
+    ) -> None:
+        if gram not in GRAM_MODES:
+            raise PinnInputError(f"unknown Gram mode {gram!r}; allowed: {', '.join(GRAM_MODES)}")
+        self.comm = comm if comm is not None else PETSc.COMM_WORLD
+        self.mpi = self.comm.tompi4py()
+        self.size, self.rank = self.comm.getSize(), self.comm.getRank()
+        self.problem, self.model = problem, model
+        self.seed, self.sampling = seed, sampling
+
+        points = problem.sample(counts or {}, seed, sampling)
+        self.global_counts = {k: v.shape[0] for k, v in points.items()}
+        local = {}
+        for k, v in points.items():
+            a, b = split_range(v.shape[0], self.size, self.rank)
+            local[k] = v[a:b]
+        self.residual = Residual(problem, model, local, self.global_counts)
+        self.n_params = model.n_params
+        self.n_points = sum(self.global_counts.values())
+        self.n_local = self.residual.n_local
+
+        xe = problem.eval_points()
+        a, b = split_range(xe.shape[0], self.size, self.rank)
+        self._x_eval = torch.as_tensor(xe[a:b], dtype=model.dtype, device=model.device)
+        self._u_eval = problem.exact(self._x_eval)
+
+        # θ layout and the scatter that gathers θ onto every rank
+        self._template = self.create_vec()
+        self._scatter, self._full = PETSc.Scatter.toAll(self._template)
+        self.rstart, self.rend = self._template.getOwnershipRange()
+
+        need = self.n_local * self.n_params * 8 / 2**20
+        self.gram_mode = gram if gram != "auto" else ("explicit" if need <= gram_memory_mb else "matfree")
+        self._lin_theta: Tensor | None = None  # where operators are linearised (set by hessian())
+        self._jac: tuple[Tensor, Tensor] | None = None  # cached (θ, local J)
+        self.counts = {"objective": 0, "gradient": 0, "gram": 0, "hvp": 0, "jacobian": 0}
+        self.nonfinite = False
+
+    # -- layouts ---------------------------------------------------------------------------
+    def create_vec(self) -> PETSc.Vec:
+        """A parameter Vec (global size P) on the communicator."""
+        v = PETSc.Vec().createMPI((PETSc.DECIDE, self.n_params), comm=self.comm)
+        v.setUp()
+        return v
+
+    def create_residual_vec(self) -> PETSc.Vec:
+        """A residual Vec distributed like the collocation points (global size N)."""
+        return PETSc.Vec().createMPI((self.n_local, self.n_points), comm=self.comm)
+
+    def initial_vec(self, seed: int | None = None) -> PETSc.Vec:
+        """θ₀ from the model's initialiser (identical on every rank count)."""
+        x = self.create_vec()
+        self.set_from_full(x, to_numpy(self.model.initial_theta(self.seed if seed is None else seed)))
+        return x
+
+    def gather(self, x: PETSc.Vec) -> Tensor:
+        """All of θ on this rank, as a torch tensor on the model's device."""
+        self._scatter.scatter(x, self._full, addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        return torch.tensor(self._full.getArray(readonly=True), dtype=self.model.dtype, device=self.model.device)
+
+    def set_from_full(self, y: PETSc.Vec, full: np.ndarray) -> None:
+        """Write this rank's slice of a full-length P array into the distributed Vec y."""
+        a, b = y.getOwnershipRange()
+        y.setArray(full[a:b])
+
+    def _sum(self, t: Tensor) -> np.ndarray:
+        return allreduce_sum(self.mpi, to_numpy(t))
+
+    # -- TAO callbacks ---------------------------------------------------------------------
+    def _check(self, f: float) -> float:
+        if not math.isfinite(f):
+            self.nonfinite = True
+        return f
+
+    def objective(self, tao: Any, x: PETSc.Vec) -> float:
+        self.counts["objective"] += 1
+        return self._check(float(self._sum(self.residual.loss(self.gather(x)).reshape(1))[0]))
+
+    def objective_gradient(self, tao: Any, x: PETSc.Vec, g: PETSc.Vec) -> float:
+        self.counts["gradient"] += 1
+        loss, grad = self.residual.loss_grad(self.gather(x))
+        buf = self._sum(torch.cat([loss.reshape(1), grad]))
+        self.set_from_full(g, buf[1:])
+        return self._check(float(buf[0]))
+
+    def gradient(self, tao: Any, x: PETSc.Vec, g: PETSc.Vec) -> None:
+        self.objective_gradient(tao, x, g)
+
+    def hessian(self, tao: Any, x: PETSc.Vec, H: PETSc.Mat, P: PETSc.Mat) -> None:
+        """Linearise the Gram/Hessian operators at x (they are matrix-free shells)."""
+        self.set_linearization(x)
+
+    def residual_function(self, tao: Any, x: PETSc.Vec, R: PETSc.Vec) -> None:
+        r = self.residual(self.gather(x))
+        R.setArray(to_numpy(r))
+        self._check(float(R.norm()))
+
+    def jacobian_function(self, tao: Any, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
+        self.set_linearization(x)
+
+    def set_linearization(self, x: PETSc.Vec) -> None:
+        self._lin_theta = self.gather(x)
+
+    @property
+    def theta_lin(self) -> Tensor:
+        if self._lin_theta is None:
+            raise RuntimeError("operator used before set_linearization()/hessian() was called")
+        return self._lin_theta
+
+    # -- derivative products at the linearisation point (global, summed over ranks) ----------
+    def local_jacobian(self, theta: Tensor) -> Tensor:
+        """This rank's rows of J at θ, cached while θ does not change."""
+        if self._jac is not None and torch.equal(self._jac[0], theta):
+            return self._jac[1]
+        self.counts["jacobian"] += 1
+        J = self.residual.jacobian(theta)
+        self._jac = (theta.clone(), J)
+        return J
+
+    def gram_local(self, theta: Tensor, m: Tensor) -> Tensor:
+        """This rank's G M (M of shape (P,) or (P, k)), explicit or matrix-free."""
+        self.counts["gram"] += 1 if m.ndim == 1 else m.shape[1]
+        if self.gram_mode == "explicit":
+            J = self.local_jacobian(theta)
+            return J.T @ (J @ m)
+        return self.residual.gram(theta, m)
+
+    def gram(self, theta: Tensor, m: Tensor) -> Tensor:
+        """G M summed over ranks (on the model's device)."""
+        out = self._sum(self.gram_local(theta, m))
+        return torch.as_tensor(out, dtype=self.model.dtype, device=self.model.device)
+
+    def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
+        self.counts["hvp"] += 1 if v.ndim == 1 else v.shape[1]
+        out = self._sum(self.residual.hvp(theta, v))
+        return torch.as_tensor(out, dtype=self.model.dtype, device=self.model.device)
+
+    def gradient_full(self, theta: Tensor) -> tuple[float, Tensor]:
+        """(L, ∇L) at θ as a tensor on every rank."""
+        loss, grad = self.residual.loss_grad(theta)
+        buf = self._sum(torch.cat([loss.reshape(1), grad]))
+        return float(buf[0]), torch.as_tensor(buf[1:], dtype=self.model.dtype, device=self.model.device)
+
+    def loss_full(self, theta: Tensor) -> float:
+        return float(self._sum(self.residual.loss(theta).reshape(1))[0])
+
+    def losses_along(self, theta: Tensor, d: Tensor, etas: Tensor) -> np.ndarray:
+        """L(θ − η d) for every η at once (vmap over the step lengths), summed over ranks."""
+        local = torch.func.vmap(lambda e: self.residual.loss(theta - e * d))(etas)
+        return self._sum(local)
+
+    # -- operators -------------------------------------------------------------------------
+    def _shell(self, ctx: Any, rows: tuple[int, int], symmetric: bool) -> PETSc.Mat:
+        cols = (self._template.getLocalSize(), self.n_params)
+        A = PETSc.Mat().createPython((rows, cols), context=ctx, comm=self.comm)
+        if symmetric:
+            A.setOption(PETSc.Mat.Option.SYMMETRIC, True)
+        A.setUp()
+        return A
+
+    def gram_mat(self) -> PETSc.Mat:
+        """Shell G = JᵀJ (Gauss-Newton / energy natural-gradient Gram matrix)."""
+        return self._shell(GramContext(self), (self._template.getLocalSize(), self.n_params), True)
+
+    def hessian_mat(self) -> PETSc.Mat:
+        """Shell exact Hessian ∇²L."""
+        return self._shell(HessianContext(self), (self._template.getLocalSize(), self.n_params), True)
+
+    def jacobian_mat(self) -> PETSc.Mat:
+        """Shell J (N × P): mult = jvp, multTranspose = vjp (for TAO brgn)."""
+        return self._shell(JacobianContext(self), (self.n_local, self.n_points), False)
+
+    # -- errors ----------------------------------------------------------------------------
+    def rel_l2(self, x: PETSc.Vec | Tensor) -> float:
+        """‖u_θ − u*‖ / ‖u*‖ on the problem's fixed evaluation grid."""
+        theta = self.gather(x) if isinstance(x, PETSc.Vec) else x
+        with torch.no_grad():
+            u = self.model.u(theta, self._x_eval)
+            loc = torch.stack([((u - self._u_eval) ** 2).sum(), (self._u_eval**2).sum()])
+        num, den = self._sum(loc)
+        return float(math.sqrt(num / den)) if den > 0 else float(math.sqrt(num))
+
+    def setup_tao(self, tao: PETSc.TAO, hessian: str = "gauss_newton") -> None:
+        """Install every callback TAO may ask for: f, ∇f, Hessian shell, residual, Jacobian."""
+        if hessian not in HESSIAN_TYPES:
+            raise PinnInputError(f"unknown Hessian {hessian!r}; allowed: {', '.join(HESSIAN_TYPES)}")
+        g = self.create_vec()
+        tao.setObjective(self.objective)
+        tao.setGradient(self.gradient, g)
+        tao.setObjectiveGradient(self.objective_gradient, g)
+        H = self.gram_mat() if hessian == "gauss_newton" else self.hessian_mat()
+        tao.setHessian(self.hessian, H, H)
+        tao.setResidual(self.residual_function, self.create_residual_vec())
+        J = self.jacobian_mat()
+        tao.setJacobianResidual(self.jacobian_function, J, J)
+
+
+class _OperatorContext:
+    """Shared MATPYTHON plumbing: gather x, apply a torch product, scatter to y."""
+
+    def __init__(self, obj: PinnObjective) -> None:
+        self.obj = obj
+
+    def product(self, v: Tensor) -> Tensor:  # global product as a tensor
+        raise NotImplementedError
+
+    def mult(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        out = to_numpy(self.product(self.obj.gather(x)))
+        self.obj.set_from_full(y, out)
+
+    def multTranspose(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        self.mult(A, x, y)  # symmetric
+
+
+class GramContext(_OperatorContext):
+    """G v = Jᵀ(J v) at the linearisation point."""
+
+    def product(self, v: Tensor) -> Tensor:
+        return self.obj.gram(self.obj.theta_lin, v)
+
+    def getDiagonal(self, A: PETSc.Mat, d: PETSc.Vec) -> None:
+        J = self.obj.local_jacobian(self.obj.theta_lin)
+        self.obj.set_from_full(d, self.obj._sum((J * J).sum(0)))
+
+
+class HessianContext(_OperatorContext):
+    """Exact ∇²L v at the linearisation point."""
+
+    def product(self, v: Tensor) -> Tensor:
+        return self.obj.hvp(self.obj.theta_lin, v)
+
+
+class JacobianContext:
+    """J: θ-layout → residual layout. mult = jvp (local rows), multTranspose = Σ_ranks vjp."""
+
+    def __init__(self, obj: PinnObjective) -> None:
+        self.obj = obj
+
+    def mult(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        o = self.obj
+        if o.gram_mode == "explicit":
+            out = o.local_jacobian(o.theta_lin) @ o.gather(x)
+        else:
+            out = o.residual.jvp(o.theta_lin, o.gather(x))
+        y.setArray(to_numpy(out))
+
+    def multTranspose(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        o = self.obj
+        u = torch.as_tensor(x.getArray(readonly=True), dtype=o.model.dtype, device=o.model.device)
+        if o.gram_mode == "explicit":
+            loc = o.local_jacobian(o.theta_lin).T @ u
+        else:
+            loc = o.residual.vjp(o.theta_lin, u)
+        o.set_from_full(y, o._sum(loc))

@@ -1,0 +1,130 @@
+"""One registry of pinntao's PETSc options: name, type, default, help, allowed values.
+
+Each :class:`OptionSet` reads its options from the PETSc options database under a prefix,
+validates them (a :class:`PinnInputError` names the option and what is allowed), prints
+PETSc-style ``-help`` lines, and renders the options table in docs/options.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PinnInputError
+
+
+def parse_int_list(text: str) -> tuple[int, ...]:
+    """'20,20,20' → (20, 20, 20); every entry a positive integer."""
+    try:
+        vals = tuple(int(t) for t in str(text).replace(" ", "").split(",") if t != "")
+    except ValueError:
+        vals = ()
+    if not vals or any(v <= 0 for v in vals):
+        raise ValueError("expected comma-separated positive integers such as 20,20,20")
+    return vals
+
+
+def positive(v: float) -> bool:
+    return v > 0
+
+
+def nonnegative(v: float) -> bool:
+    return v >= 0
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option ``-<prefix><name>``. ``kind``: int, float, str, bool, ints."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    choices: Sequence[str] | None = None
+    check: Callable[[Any], bool] | None = None
+    check_text: str = ""
+
+    def convert(self, raw: str, flag: str) -> Any:
+        try:
+            if self.kind == "int":
+                val: Any = int(raw)
+            elif self.kind == "float":
+                val = float(raw)
+            elif self.kind == "bool":
+                low = str(raw).strip().lower()
+                if low in ("", "1", "true", "yes", "on"):
+                    val = True
+                elif low in ("0", "false", "no", "off"):
+                    val = False
+                else:
+                    raise ValueError("expected true or false")
+            elif self.kind == "ints":
+                val = parse_int_list(raw)
+            else:
+                val = str(raw)
+        except ValueError as exc:
+            raise PinnInputError(f"{flag}: cannot read {raw!r} as {self.kind} ({exc})") from None
+        self.validate(val, flag)
+        return val
+
+    def validate(self, val: Any, flag: str) -> None:
+        if self.choices is not None and val not in self.choices:
+            raise PinnInputError(f"{flag}: unknown value {val!r}; allowed: {', '.join(self.choices)}")
+        if self.check is not None and val is not None and not self.check(val):
+            raise PinnInputError(f"{flag}: {val!r} is not allowed; must be {self.check_text}")
+
+    def default_text(self) -> str:
+        if self.kind == "ints" and self.default is not None:
+            return ",".join(str(v) for v in self.default)
+        return "" if self.default is None else str(self.default)
+
+
+class OptionSet:
+    """A named group of options under a prefix (``pinn_`` or an object's own prefix)."""
+
+    def __init__(self, title: str, prefix: str, options: Sequence[Option]) -> None:
+        self.title, self.prefix = title, prefix
+        self.options = {o.name: o for o in options}
+
+    def read(self, prefix: str | None = None, db: Any = None) -> dict[str, Any]:
+        """Values from the PETSc options database (full prefix = object prefix + own prefix)."""
+        from petsc4py import PETSc
+
+        db = db if db is not None else PETSc.Options()
+        full = (prefix or "") + self.prefix
+        out = {}
+        for o in self.options.values():
+            key = full + o.name
+            if db.hasName(key):
+                out[o.name] = o.convert(db.getString(key, ""), "-" + key)
+            else:
+                out[o.name] = o.default
+        return out
+
+    def help_lines(self, prefix: str | None = None) -> list[str]:
+        full = (prefix or "") + self.prefix
+        lines = [f"{self.title} options:"]
+        for o in self.options.values():
+            allowed = f" ({'|'.join(o.choices)})" if o.choices else ""
+            lines.append(f"  -{full}{o.name} <{o.default_text()}>: {o.help}{allowed}")
+        return lines
+
+    def print_help(self, comm: Any = None, prefix: str | None = None) -> None:
+        from petsc4py import PETSc
+
+        PETSc.Sys.Print("\n".join(self.help_lines(prefix)), comm=comm)
+
+    def markdown(self) -> str:
+        rows = ["| option | default | meaning |", "|---|---|---|"]
+        for o in self.options.values():
+            allowed = f" Allowed: {', '.join(f'`{c}`' for c in o.choices)}." if o.choices else ""
+            rows.append(f"| `-{self.prefix}{o.name}` | `{o.default_text()}` | {o.help}{allowed} |")
+        return "\n".join(rows)
+
+
+def help_requested() -> bool:
+    from petsc4py import PETSc
+
+    db = PETSc.Options()
+    return db.hasName("help") or db.hasName("h")

@@ -1,0 +1,50 @@
+"""Named bundles of PETSc options, chosen by ``-pinn_optimizer NAME``.
+
+A preset only fills options the user has not set, so any raw option overrides it.
+Adding a method = adding an entry here (and, if TAO lacks it, a class in solvers/).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import PinnInputError
+
+PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "lbfgs": ("TAO L-BFGS (lmvm) with More-Thuente line search", [("tao_type", "lmvm")]),
+    "newton": ("Newton-Krylov (nls) on the exact Hessian, Steihaug CG",
+               [("tao_type", "nls"), ("pinn_hessian", "exact")]),
+    "gn": ("Gauss-Newton: nls on G = JᵀJ with CG, no preconditioner",
+           [("tao_type", "nls"), ("pinn_hessian", "gauss_newton"), ("tao_nls_ksp_type", "cg"),
+            ("tao_nls_pc_type", "none")]),
+    "brgn": ("TAO's bounded regularized Gauss-Newton on the residual and a shell Jacobian",
+             [("tao_type", "brgn"), ("tao_brgn_regularization_type", "lm")]),
+}
+
+
+def preset_options(name: str) -> list[tuple[str, str]]:
+    try:
+        return list(PRESETS[name][1])
+    except KeyError:
+        raise PinnInputError(f"-pinn_optimizer: unknown preset {name!r}; allowed: {', '.join(sorted(PRESETS))}") from None
+
+
+def apply_preset(name: str, db: Any = None) -> list[tuple[str, str]]:
+    """Insert the preset's options that the user has not set; return the full expansion."""
+    from petsc4py import PETSc
+
+    db = db if db is not None else PETSc.Options()
+    opts = preset_options(name)
+    for key, value in opts:
+        if not db.hasName(key):
+            db.setValue(key, value)
+    return opts
+
+
+def print_help(comm: Any = None) -> None:
+    from petsc4py import PETSc
+
+    lines = ["pinntao presets (-pinn_optimizer NAME; raw options override):"]
+    for name, (text, opts) in sorted(PRESETS.items()):
+        lines.append(f"  {name}: {text}\n      " + " ".join(f"-{k} {v}" for k, v in opts))
+    PETSc.Sys.Print("\n".join(lines), comm=comm)

@@ -1,0 +1,110 @@
+"""The stacked weighted residual r(θ) on one rank's points, and all its derivatives.
+
+r stacks the blocks' residuals scaled by √(w_b / N_b) (N_b the *global* count of block b),
+so the global loss is L = ½‖r‖² = ½ Σ_b (w_b/N_b) ‖r_b‖² and each rank holds a slice of r.
+With J = ∂r/∂θ: gradient g = Jᵀr, Gram / Gauss-Newton product G v = Jᵀ(J v), exact
+Hessian-vector products by forward-over-reverse. Everything here is torch only and returns
+*local* contributions; summing over ranks is the caller's job (see objective.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import functional_call, grad, jacrev, jvp, vjp, vmap
+
+from .models import FlatModel
+from .problems.base import Block, Problem
+
+
+@dataclass
+class _LocalBlock:
+    block: Block
+    x: Tensor  # this rank's points (n_loc, d)
+    scale: float  # √(w_b / N_b)
+
+
+class Residual:
+    """r(θ) on this rank's slice of every block, with batched derivative products."""
+
+    def __init__(self, problem: Problem, model: FlatModel, local_points: dict[str, np.ndarray], global_counts: dict[str, int]) -> None:
+        self.problem, self.model = problem, model
+        dev, dt = model.device, model.dtype
+        self.blocks = [
+            _LocalBlock(b, torch.as_tensor(local_points[b.name], dtype=dt, device=dev),
+                        math.sqrt(b.weight / global_counts[b.name]))
+            for b in problem.blocks
+        ]
+        self.n_local = sum(lb.x.shape[0] for lb in self.blocks)
+        self.n_params = model.n_params
+
+    # -- values ---------------------------------------------------------------------------
+    def _block_residual(self, theta: Tensor, lb: _LocalBlock, x: Tensor) -> Tensor:
+        b = lb.block
+        if b.residual is not None:
+            r = b.residual(self.model.jet(theta, x, b.order), x)
+        else:
+            params = self.model.unflatten(theta)
+
+            def u(p: Tensor) -> Tensor:
+                return functional_call(self.model.module, params, (p[None],)).reshape(())
+
+            r = vmap(lambda p: b.point_residual(u, p))(x)  # type: ignore[misc]
+        return lb.scale * r.reshape(x.shape[0])
+
+    def __call__(self, theta: Tensor) -> Tensor:
+        """The local slice of r(θ), blocks in problem order."""
+        parts = [self._block_residual(theta, lb, lb.x) for lb in self.blocks if lb.x.shape[0]]
+        return torch.cat(parts) if parts else theta.new_zeros(0)
+
+    def loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """(½‖r_loc‖², J_locᵀ r_loc) in one forward and one backward pass."""
+        r, pullback = vjp(self, theta)
+        return 0.5 * torch.dot(r, r), pullback(r)[0]
+
+    def loss(self, theta: Tensor) -> Tensor:
+        r = self(theta)
+        return 0.5 * torch.dot(r, r)
+
+    # -- first-order products ---------------------------------------------------------------
+    def jvp(self, theta: Tensor, v: Tensor) -> Tensor:
+        """J v for v of shape (P,) → (n_loc,), or (P, k) → (n_loc, k) batched by vmap."""
+        if v.ndim == 1:
+            return jvp(self, (theta,), (v,))[1]
+        return vmap(lambda c: jvp(self, (theta,), (c,))[1], in_dims=1, out_dims=1)(v)
+
+    def vjp(self, theta: Tensor, u: Tensor) -> Tensor:
+        """Jᵀ u for u of shape (n_loc,) → (P,), or (n_loc, k) → (P, k)."""
+        _, pullback = vjp(self, theta)
+        if u.ndim == 1:
+            return pullback(u)[0]
+        return vmap(lambda c: pullback(c)[0], in_dims=1, out_dims=1)(u)
+
+    def jacobian(self, theta: Tensor) -> Tensor:
+        """Explicit local J (n_loc, P) from per-point gradients (vmap over points)."""
+        rows = []
+        for lb in self.blocks:
+            if not lb.x.shape[0]:
+                continue
+
+            def r_point(th: Tensor, p: Tensor, lb: _LocalBlock = lb) -> Tensor:
+                return self._block_residual(th, lb, p[None])[0]
+
+            rows.append(vmap(jacrev(r_point), in_dims=(None, 0))(theta, lb.x))
+        return torch.cat(rows) if rows else theta.new_zeros(0, self.n_params)
+
+    def gram(self, theta: Tensor, m: Tensor) -> Tensor:
+        """Local G M = Jᵀ(J M), matrix-free, for M of shape (P,) or (P, k)."""
+        return self.vjp(theta, self.jvp(theta, m))
+
+    # -- second order ----------------------------------------------------------------------
+    def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
+        """Exact ∇²L_loc v (forward-over-reverse); v of shape (P,) or (P, k)."""
+        g = grad(self.loss)
+        if v.ndim == 1:
+            return jvp(g, (theta,), (v,))[1]
+        return vmap(lambda c: jvp(g, (theta,), (c,))[1], in_dims=1, out_dims=1)(v)
