@@ -23,6 +23,7 @@ fi
 # 2. the virtual environment and the pure-wheel dependencies
 [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
 VPY="$VENV/bin/python"
+export PATH="$PWD/$VENV/bin:$PATH"   # meson, ninja, mpicc from the venv
 PIP=("$VPY" -m pip install -q --disable-pip-version-check)
 if ! "$VPY" -c "import torch, numpy, scipy, pytest, mpi4py, matplotlib, mesonpy, cython" 2>/dev/null; then
   say "installing wheels (mpich, mpi4py, numpy, scipy, torch, pytest, matplotlib, build tools)"

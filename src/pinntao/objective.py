@@ -106,6 +106,10 @@ class PinnObjective:
         self._scatter.scatter(x, self._full, addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
         return torch.tensor(self._full.getArray(readonly=True), dtype=self.model.dtype, device=self.model.device)
 
+    def local_tensor(self, v: PETSc.Vec) -> Tensor:
+        """A copy of this rank's part of v as a torch tensor on the model's device."""
+        return torch.tensor(v.getArray(readonly=True), dtype=self.model.dtype, device=self.model.device)
+
     def set_from_full(self, y: PETSc.Vec, full: np.ndarray) -> None:
         """Write this rank's slice of a full-length P array into the distributed Vec y."""
         a, b = y.getOwnershipRange()
@@ -164,6 +168,17 @@ class PinnObjective:
         J = self.residual.jacobian(theta)
         self._jac = (theta.clone(), J)
         return J
+
+    def global_jacobian(self, theta: Tensor) -> Tensor:
+        """All N rows of J on every rank (rows grouped by rank; row order does not matter
+        for J Jᵀ's spectrum or for Jᵀ W)."""
+        J = to_numpy(self.local_jacobian(theta))
+        if self.size > 1:
+            rows = np.array(self.mpi.allgather(J.shape[0]))
+            out = np.empty((int(rows.sum()), self.n_params))
+            self.mpi.Allgatherv(J, [out, rows * self.n_params])
+            J = out
+        return torch.as_tensor(J, dtype=self.model.dtype, device=self.model.device)
 
     def gram_local(self, theta: Tensor, m: Tensor) -> Tensor:
         """This rank's G M (M of shape (P,) or (P, k)), explicit or matrix-free."""
@@ -294,7 +309,7 @@ class JacobianContext:
 
     def multTranspose(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
         o = self.obj
-        u = torch.as_tensor(x.getArray(readonly=True), dtype=o.model.dtype, device=o.model.device)
+        u = o.local_tensor(x)
         if o.gram_mode == "explicit":
             loc = o.local_jacobian(o.theta_lin).T @ u
         else:

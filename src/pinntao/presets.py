@@ -10,6 +10,9 @@ from typing import Any
 
 from .errors import PinnInputError
 
+_NG = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.NaturalGradient"),
+       ("pinn_hessian", "gauss_newton")]
+
 PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "lbfgs": ("TAO L-BFGS (lmvm) with More-Thuente line search", [("tao_type", "lmvm")]),
     "newton": ("Newton-Krylov (nls) on the exact Hessian, Steihaug CG",
@@ -19,6 +22,20 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("tao_nls_pc_type", "none")]),
     "brgn": ("TAO's bounded regularized Gauss-Newton on the residual and a shell Jacobian",
              [("tao_type", "brgn"), ("tao_brgn_regularization_type", "lm")]),
+    "sngd": ("sketched natural gradient (two-pass), the paper's Algorithm 1 with grid line search",
+             [*_NG, ("ksp_type", "preonly"), ("pc_type", "python"),
+              ("pc_python_type", "pinntao.pc.SketchedPseudoInverse"), ("pc_sketch_passes", "2")]),
+    "sngd1": ("sketched natural gradient, one-pass sketch",
+              [*_NG, ("ksp_type", "preonly"), ("pc_type", "python"),
+               ("pc_python_type", "pinntao.pc.SketchedPseudoInverse"), ("pc_sketch_passes", "1")]),
+    "engd": ("energy natural gradient: exact pseudo-inverse of G (dense or kernel form), grid line search",
+             [*_NG, ("ksp_type", "preonly"), ("pc_type", "python"), ("pc_python_type", "pinntao.pc.ExactPseudoInverse")]),
+    "gn_nystrom": ("Gauss-Newton: nls on G with CG preconditioned by the damped Nyström sketch",
+                   [("tao_type", "nls"), ("pinn_hessian", "gauss_newton"), ("tao_nls_ksp_type", "cg"),
+                    ("tao_nls_pc_type", "python"), ("tao_nls_pc_python_type", "pinntao.pc.NystromPC")]),
+    "ngcg": ("natural gradient with CG on G (Nyström-preconditioned) and grid line search",
+             [*_NG, ("ksp_type", "cg"), ("ksp_max_it", "100"), ("ksp_rtol", "1e-10"), ("pc_type", "python"),
+              ("pc_python_type", "pinntao.pc.NystromPC")]),
 }
 
 

@@ -1,0 +1,233 @@
+"""PCPYTHON preconditioners built on a low-rank factor G ≈ U diag(λ) Uᵀ of the Gram matrix.
+
+Any KSP whose operator is a pinntao operator (Gram G, exact Hessian, or anything whose
+python context exposes ``.obj``, a :class:`~pinntao.objective.PinnObjective`) can use them:
+
+- :class:`SketchedPseudoInverse`  x = U diag(1/(λ+μ)) Uᵀ b, U from a randomized sketch
+  (one or two pass). With ``-ksp_type preonly`` inside a Gauss-Newton step this *is* SNGD.
+- :class:`NystromPC`  damped Nyström preconditioner for CG on G:
+  x = U diag((λ_r+μ)/(λ+μ)) Uᵀ b + (I − UUᵀ) b.
+- :class:`ExactPseudoInverse`  ENGD: the exact factor from dense G (P × P) or from the
+  kernel J Jᵀ (N × N) when N < P.
+
+The factor is recomputed lazily when the operator's linearisation point θ changes (every
+``refresh``-th change). Every rank computes the same factor from replicated block products
+and keeps only its rows of U (the parameter Vec's layout): applying the PC costs one
+Allreduce of r numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from petsc4py import PETSc
+from torch import Tensor
+
+from ..comm import allreduce_sum, to_numpy
+from ..errors import PinnInputError
+from ..options import Option, OptionSet, help_requested, nonnegative, positive
+from ..sketch import LowRank, NonFiniteSketch, check_sketch_args, exact_from_jacobian, gaussian, nystrom, randomized_eig
+
+ENGD_FORMS = ("auto", "gram", "kernel")
+
+
+def pinn_objective_of(pc: PETSc.PC) -> Any:
+    """The PinnObjective behind the PC's operator, or a clear error."""
+    _, P = pc.getOperators()
+    ctx = P.getPythonContext() if P.getType() == PETSc.Mat.Type.PYTHON else None
+    obj = getattr(ctx, "obj", None)
+    if obj is None:
+        raise PinnInputError(
+            f"{type(pc.getPythonContext()).__name__} needs a pinntao operator (Gram, Hessian or Jacobian shell "
+            f"from PinnObjective), got a Mat of type {P.getType()!r}"
+        )
+    return obj
+
+
+class _LowRankPC:
+    """Shared plumbing: options, lazy refactorisation, distributed apply, stats, view."""
+
+    options: OptionSet
+
+    def __init__(self) -> None:
+        self.obj: Any = None
+        self.opts: dict[str, Any] = {}
+        self.U_loc: Tensor | None = None
+        self.lam: Tensor | None = None
+        self.weights: Tensor | None = None
+        self._key: Tensor | None = None
+        self._changes = 0
+        self.stats: dict[str, Any] = {"factorizations": 0, "ranks": [], "factor_s": 0.0}
+        self.failed = ""
+
+    # -- PCPYTHON protocol -----------------------------------------------------------------
+    def setFromOptions(self, pc: PETSc.PC) -> None:
+        prefix = pc.getOptionsPrefix() or ""
+        if help_requested():
+            self.options.print_help(pc.getComm(), prefix)
+        self.opts = self.options.read(prefix)
+        self.validate(self.opts)
+
+    def validate(self, opts: dict[str, Any]) -> None:
+        pass
+
+    def setUp(self, pc: PETSc.PC) -> None:
+        if not self.opts:
+            self.opts = self.options.read(pc.getOptionsPrefix() or "")
+            self.validate(self.opts)
+        self.obj = pinn_objective_of(pc)
+
+    def _ensure_factor(self) -> None:
+        key = self.obj.theta_lin
+        if key is self._key:
+            return
+        first = self._key is None
+        self._key = key
+        self._changes += 1
+        if not first and (self._changes - 1) % self.opts.get("refresh", 1) != 0:
+            return  # reuse the previous factor (-pc_*_refresh k)
+        t0 = time.perf_counter()
+        self.failed = ""
+        try:
+            lr = self.factor(self.obj, key)
+        except (NonFiniteSketch, torch.linalg.LinAlgError) as exc:
+            self.failed = str(exc)
+            self.U_loc = None
+            return
+        a, b = self.obj.rstart, self.obj.rend
+        self.U_loc, self.lam = lr.U[a:b].contiguous(), lr.lam
+        self.weights = self.apply_weights(lr)
+        self.stats["factorizations"] += 1
+        self.stats["ranks"].append(lr.rank)
+        self.stats["factor_s"] += time.perf_counter() - t0
+
+    def apply(self, pc: PETSc.PC, b: PETSc.Vec, x: PETSc.Vec) -> None:
+        self._ensure_factor()
+        if self.U_loc is None:
+            pc.setFailedReason(PETSc.PC.FailedReason.SUBPC_ERROR)
+            x.set(np.nan)
+            return
+        o = self.obj
+        b_loc = o.local_tensor(b)
+        c = torch.as_tensor(allreduce_sum(o.mpi, to_numpy(self.U_loc.T @ b_loc)), dtype=b_loc.dtype, device=b_loc.device)
+        x.setArray(to_numpy(self.combine(b_loc, c)))
+
+    def applyTranspose(self, pc: PETSc.PC, b: PETSc.Vec, x: PETSc.Vec) -> None:
+        self.apply(pc, b, x)  # symmetric
+
+    def view(self, pc: PETSc.PC, viewer: PETSc.Viewer) -> None:
+        rank = self.stats["ranks"][-1] if self.stats["ranks"] else 0
+        viewer.printfASCII(f"  {type(self).__name__}: kept rank {rank}, {self.stats['factorizations']} factorizations, "
+                           f"{self.stats['factor_s']:.3g} s\n")
+        viewer.printfASCII("    " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
+
+    # -- what subclasses define ------------------------------------------------------------
+    def factor(self, obj: Any, theta: Tensor) -> LowRank:
+        raise NotImplementedError
+
+    def apply_weights(self, lr: LowRank) -> Tensor:
+        return 1.0 / (lr.lam + self.opts.get("mu", 0.0))
+
+    def combine(self, b_loc: Tensor, c: Tensor) -> Tensor:
+        assert self.U_loc is not None and self.weights is not None
+        return self.U_loc @ (self.weights * c)
+
+
+_SKETCH_OPTIONS = [
+    Option("rank", "int", 50, "initial sketch rank estimate r (sketch size r + p)", check=positive, check_text="> 0"),
+    Option("oversample", "int", 10, "oversampling p added to the kept rank", check=nonnegative, check_text=">= 0"),
+    Option("max_rank", "int", 0, "upper bound on the sketch size (0: P; larger values are clamped to P)", check=nonnegative, check_text=">= 0"),
+    Option("tol", "float", 1e-13, "eigenvalues <= tol are truncated", check=positive, check_text="> 0"),
+    Option("mu", "float", 0.0, "damping μ added to the kept eigenvalues", check=nonnegative, check_text=">= 0"),
+    Option("refresh", "int", 1, "re-sketch every k-th new linearisation point", check=positive, check_text="> 0"),
+    Option("adaptive", "bool", True, "next sketch size = kept rank + oversampling (the paper's rule)"),
+    Option("seed", "int", 0, "seed of the Gaussian test matrices (same on every rank)"),
+]
+
+
+class SketchedPseudoInverse(_LowRankPC):
+    """Randomized low-rank pseudo-inverse of G: SNGD's direction U Λ⁻¹ Uᵀ b."""
+
+    options = OptionSet(
+        "Sketched pseudo-inverse PC (pinntao.pc.SketchedPseudoInverse)", "pc_sketch_",
+        [*_SKETCH_OPTIONS, Option("passes", "int", 2, "1: one-pass T = QᵀA(QᵀM)⁻¹, 2: two-pass T = QᵀGQ", choices=None)],
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.k = 0
+
+    def validate(self, opts: dict[str, Any]) -> None:
+        check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], opts.get("passes", 2))
+
+    def sketch_size(self, P: int) -> int:
+        if self.k == 0:
+            self.k = self.opts["rank"] + self.opts["oversample"]
+        cap = min(P, self.opts["max_rank"] or P)
+        return max(1, min(self.k, cap))
+
+    def _gram(self, obj: Any, theta: Tensor):
+        return lambda M: obj.gram(theta, M)
+
+    def factor(self, obj: Any, theta: Tensor) -> LowRank:
+        k = self.sketch_size(obj.n_params)
+        M = gaussian(obj.n_params, k, self.opts["seed"] + self.stats["factorizations"], theta)
+        lr = self.sketch(obj, theta, M)
+        if self.opts["adaptive"]:
+            self.k = max(1, lr.rank + self.opts["oversample"])
+        self.stats["sketch_size"] = k
+        return lr
+
+    def sketch(self, obj: Any, theta: Tensor, M: Tensor) -> LowRank:
+        return randomized_eig(self._gram(obj, theta), M, passes=self.opts["passes"], tol=self.opts["tol"])
+
+
+class NystromPC(SketchedPseudoInverse):
+    """Damped Nyström preconditioner for Krylov solves with G (Frangella-Tropp-Udell)."""
+
+    options = OptionSet("Nyström PC (pinntao.pc.NystromPC)", "pc_sketch_", _SKETCH_OPTIONS)
+
+    def validate(self, opts: dict[str, Any]) -> None:
+        check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], 2)
+
+    def sketch(self, obj: Any, theta: Tensor, M: Tensor) -> LowRank:
+        return nystrom(self._gram(obj, theta), M, tol=self.opts["tol"])
+
+    def apply_weights(self, lr: LowRank) -> Tensor:
+        mu = self.opts["mu"] or (float(lr.lam[-1]) if lr.rank else 1.0)
+        self.mu_used = mu
+        lam_r = float(lr.lam[-1]) if lr.rank else 0.0
+        return (lam_r + mu) / (lr.lam + mu) - 1.0  # combine adds b back: U(w−1)Uᵀb + b
+
+    def combine(self, b_loc: Tensor, c: Tensor) -> Tensor:
+        assert self.U_loc is not None and self.weights is not None
+        return b_loc + self.U_loc @ (self.weights * c)
+
+
+class ExactPseudoInverse(_LowRankPC):
+    """ENGD: the exact pseudo-inverse (G + μI)⁺ from the full Jacobian."""
+
+    options = OptionSet(
+        "Exact Gram pseudo-inverse PC, ENGD (pinntao.pc.ExactPseudoInverse)", "pc_engd_",
+        [
+            Option("tol", "float", 1e-13, "eigenvalues <= tol are treated as zero", check=positive, check_text="> 0"),
+            Option("mu", "float", 0.0, "damping μ: (G + μI)⁺", check=nonnegative, check_text=">= 0"),
+            Option("form", "str", "auto", "gram: eigh of the P × P matrix G; kernel: eigh of the N × N matrix J Jᵀ "
+                   "(auto: kernel when N < P)", choices=list(ENGD_FORMS)),
+            Option("refresh", "int", 1, "refactor every k-th new linearisation point", check=positive, check_text="> 0"),
+        ],
+    )
+
+    def factor(self, obj: Any, theta: Tensor) -> LowRank:
+        form = self.opts["form"]
+        if form == "auto":
+            form = "kernel" if obj.n_points < obj.n_params else "gram"
+        self.stats["form"] = form
+        J = obj.local_jacobian(theta)
+        if form == "gram":
+            G = torch.as_tensor(allreduce_sum(obj.mpi, to_numpy(J.T @ J)), dtype=J.dtype, device=J.device)
+            return exact_from_jacobian(None, G, tol=self.opts["tol"])
+        return exact_from_jacobian(obj.global_jacobian(theta), None, tol=self.opts["tol"])

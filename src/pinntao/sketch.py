@@ -1,0 +1,115 @@
+"""Low-rank factorisations G ≈ U diag(λ) Uᵀ of the Gram matrix from block products.
+
+Randomized (Halko-Martinsson-Tropp / Saibaba et al., the sketched-NG paper's Algorithm 1):
+draw Gaussian M (P × k), A = G M, thin QR A = QR, then
+  one pass: T = QᵀA (QᵀM)⁻¹     two pass: T = Qᵀ G Q,
+eig T = S Λ Sᵀ, U = Q S. Nyström (Tropp et al. 2017, stable shifted form) gives a PSD
+factor for the damped preconditioner. Exact: eigh of the dense G (P × P) or, when N < P, of
+the kernel J Jᵀ (N × N), U = Jᵀ W Σ⁻¹. Torch only; the ``gram`` callable returns the
+*global* G M (already summed over ranks), so every rank computes the same factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .errors import PinnInputError
+
+SKETCH_PASSES = (1, 2)
+
+
+@dataclass
+class LowRank:
+    """G ≈ U diag(lam) Uᵀ with orthonormal U (P × r), lam > tol, descending."""
+
+    U: Tensor
+    lam: Tensor
+    k: int  # sketch size used
+    all_lam: Tensor  # every eigenvalue of T (diagnostics and rank adaptation)
+
+    @property
+    def rank(self) -> int:
+        return int(self.lam.numel())
+
+
+class NonFiniteSketch(ArithmeticError):
+    """The Gram products or the small eigenproblem produced NaN/Inf."""
+
+
+def _truncate(Q: Tensor, T: Tensor, tol: float, k: int) -> LowRank:
+    T = 0.5 * (T + T.T)
+    if not torch.isfinite(T).all():
+        raise NonFiniteSketch("non-finite entries in the sketched Gram matrix")
+    lam, S = torch.linalg.eigh(T)
+    lam, S = lam.flip(0), S.flip(1)
+    keep = lam > tol
+    return LowRank(Q @ S[:, keep], lam[keep], k, lam)
+
+
+def gaussian(P: int, k: int, seed: int, like: Tensor) -> Tensor:
+    """P × k standard normal matrix, identical on every rank for the same seed."""
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    return torch.randn(P, k, generator=gen, dtype=torch.float64).to(dtype=like.dtype, device=like.device)
+
+
+def check_sketch_args(rank: int, oversample: int, tol: float, passes: int) -> None:
+    if rank <= 0:
+        raise PinnInputError(f"sketch rank must be > 0, got {rank}")
+    if oversample < 0:
+        raise PinnInputError(f"sketch oversampling must be >= 0, got {oversample}")
+    if not tol > 0:
+        raise PinnInputError(f"sketch truncation tol must be > 0, got {tol}")
+    if passes not in SKETCH_PASSES:
+        raise PinnInputError(f"sketch passes must be 1 or 2, got {passes}")
+
+
+def randomized_eig(gram: Callable[[Tensor], Tensor], M: Tensor, *, passes: int = 2, tol: float = 1e-13) -> LowRank:
+    """Algorithm 1's factor of G from A = G M (k = M.shape[1] columns, clamped to P)."""
+    A = gram(M)
+    if not torch.isfinite(A).all():
+        raise NonFiniteSketch("non-finite Gram products G M")
+    Q, _ = torch.linalg.qr(A)
+    if passes == 2:
+        T = Q.T @ gram(Q)
+    else:
+        QtM = Q.T @ M
+        # T = (QᵀA)(QᵀM)⁻¹  ⇔  (QᵀM)ᵀ Tᵀ = (QᵀA)ᵀ
+        T = torch.linalg.solve(QtM.T, (Q.T @ A).T).T
+    return _truncate(Q, T, tol, M.shape[1])
+
+
+def nystrom(gram: Callable[[Tensor], Tensor], M: Tensor, *, tol: float = 1e-13) -> LowRank:
+    """Stable Nyström approximation Ĝ = (GM)(MᵀGM)⁺(GM)ᵀ, PSD by construction."""
+    Omega, _ = torch.linalg.qr(M)
+    Y = gram(Omega)
+    if not torch.isfinite(Y).all():
+        raise NonFiniteSketch("non-finite Gram products G M")
+    nu = torch.finfo(Y.dtype).eps * max(float(torch.linalg.matrix_norm(Y, 2)), 1e-300)
+    Y_nu = Y + nu * Omega
+    C = torch.linalg.cholesky(0.5 * (Omega.T @ Y_nu + Y_nu.T @ Omega))
+    B = torch.linalg.solve_triangular(C, Y_nu.T, upper=False).T  # B = Y_ν C⁻ᵀ
+    U, sig, _ = torch.linalg.svd(B, full_matrices=False)
+    lam = torch.clamp(sig**2 - nu, min=0.0)
+    keep = lam > tol
+    return LowRank(U[:, keep], lam[keep], M.shape[1], lam)
+
+
+def exact_from_jacobian(J_blocks: Tensor | None, G: Tensor | None, *, tol: float = 1e-13) -> LowRank:
+    """Exact eigen-factor of G = JᵀJ: from dense G (P × P) or from the stacked global J
+    (N × P, N < P) through the kernel J Jᵀ = W Σ² Wᵀ, U = Jᵀ W Σ⁻¹."""
+    if G is not None:
+        lam, V = torch.linalg.eigh(0.5 * (G + G.T))
+        lam, V = lam.flip(0), V.flip(1)
+        keep = lam > tol
+        return LowRank(V[:, keep], lam[keep], G.shape[0], lam)
+    assert J_blocks is not None
+    K = J_blocks @ J_blocks.T
+    lam, W = torch.linalg.eigh(0.5 * (K + K.T))
+    lam, W = lam.flip(0), W.flip(1)
+    keep = lam > tol
+    U = (J_blocks.T @ W[:, keep]) / torch.sqrt(lam[keep])
+    return LowRank(U, lam[keep], K.shape[0], lam)

@@ -1,0 +1,160 @@
+"""Natural-gradient / Gauss-Newton line-search method as a TAO python type.
+
+Each iteration linearises the Hessian operator at θ (TAO's Hessian callback: the Gram
+matrix G = JᵀJ by default), solves G d = ∇L with the Tao's KSP, and steps θ ← θ − η d.
+The KSP and PC pick the method by options:
+
+- SNGD: ``-ksp_type preonly -pc_type python -pc_python_type pinntao.pc.SketchedPseudoInverse``
+- ENGD: ``-ksp_type preonly -pc_type python -pc_python_type pinntao.pc.ExactPseudoInverse``
+- Gauss-Newton-CG: ``-ksp_type cg`` (optionally ``-pc_python_type pinntao.pc.NystromPC``)
+
+η comes from the papers' grid line search (η = base^j, j = 0..steps−1, all candidates
+evaluated in one batched pass; the best one wins) or from the Tao's own TaoLineSearch
+(``-tao_ng_linesearch tao``, then ``-tao_ls_type`` picks it). A non-finite direction, a
+non-descent direction or no decrease ends the solve with a TAO diverged reason; θ stays at
+the last accepted iterate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from petsc4py import PETSc
+
+from ..options import Option, OptionSet, help_requested, positive
+
+LINESEARCHES = ("grid", "tao")
+R = PETSc.TAO.ConvergedReason
+
+
+class NaturalGradient:
+    """TAO python context: ``-tao_type python -tao_python_type pinntao.solvers.NaturalGradient``."""
+
+    options = OptionSet(
+        "Natural-gradient TAO (pinntao.solvers.NaturalGradient)", "tao_ng_",
+        [
+            Option("linesearch", "str", "grid", "grid: best of η = base^j in one batched pass; tao: the Tao's TaoLineSearch",
+                   choices=list(LINESEARCHES)),
+            Option("ls_steps", "int", 31, "grid line search: number of candidates", check=positive, check_text="> 0"),
+            Option("ls_base", "float", 0.5, "grid line search: η = base^j", check=lambda v: 0 < v < 1, check_text="in (0, 1)"),
+        ],
+    )
+    default_pc = "pinntao.pc.SketchedPseudoInverse"
+
+    def __init__(self) -> None:
+        self.opts: dict[str, Any] = {}
+        self.message = ""
+        self.stats: dict[str, Any] = {}
+
+    def create(self, tao: PETSc.TAO) -> None:
+        ksp = tao.getKSP()
+        ksp.setType(PETSc.KSP.Type.PREONLY)
+        pc = ksp.getPC()
+        pc.setType(PETSc.PC.Type.PYTHON)
+        pc.setPythonType(self.default_pc)
+
+    def setFromOptions(self, tao: PETSc.TAO) -> None:
+        prefix = tao.getOptionsPrefix() or ""
+        if help_requested():
+            self.options.print_help(tao.getComm(), prefix)
+        self.opts = self.options.read(prefix)
+        tao.getKSP().setFromOptions()
+
+    def setUp(self, tao: PETSc.TAO) -> None:
+        if not self.opts:
+            self.opts = self.options.read(tao.getOptionsPrefix() or "")
+
+    def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
+        viewer.printfASCII("  natural-gradient step d = KSP(G) ∇L, " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
+        tao.getKSP().view(viewer)
+
+    # -- the iteration ---------------------------------------------------------------------
+    def _objective_of(self, H: PETSc.Mat) -> Any:
+        ctx = H.getPythonContext() if H.getType() == PETSc.Mat.Type.PYTHON else None
+        return getattr(ctx, "obj", None)
+
+    def _stop(self, tao: PETSc.TAO, reason: int, message: str) -> None:
+        self.message = message
+        self.stats["message"] = message
+        PETSc.Sys.Print(f"  NaturalGradient: {message}", comm=tao.getComm())
+        tao.setConvergedReason(reason)
+
+    def _grid_search(self, tao: PETSc.TAO, obj: Any, x: PETSc.Vec, d: PETSc.Vec, f: float, work: PETSc.Vec) -> float:
+        etas = self.opts["ls_base"] ** np.arange(self.opts["ls_steps"], dtype=np.float64)
+        if obj is not None:
+            theta, dt = obj.gather(x), obj.gather(d)
+            fs = obj.losses_along(theta, dt, torch.as_tensor(etas, dtype=theta.dtype, device=theta.device))
+        else:  # a foreign objective: one evaluation per candidate
+            fs = []
+            for eta in etas:
+                x.copy(work)
+                work.axpy(-eta, d)
+                fs.append(tao.computeObjective(work))
+            fs = np.asarray(fs)
+        fs = np.where(np.isfinite(fs), fs, np.inf)
+        j = int(np.argmin(fs))
+        return float(etas[j]) if fs[j] < f else 0.0
+
+    def solve(self, tao: PETSc.TAO) -> None:
+        x = tao.getSolution()
+        g, d, work = x.duplicate(), x.duplicate(), x.duplicate()
+        H, Hp, _ = tao.getHessian()
+        obj = self._objective_of(H)
+        ksp = tao.getKSP()
+        ls = tao.getLineSearch() if self.opts["linesearch"] == "tao" else None
+        if ls is not None:
+            ls.useTAORoutine(tao)
+        max_it = tao.getMaximumIterations()
+        self.message, self.stats = "", {"ksp_its": 0, "eta": []}
+
+        f = tao.computeObjectiveGradient(x, g)
+        its = 0
+        tao.setIterationNumber(0)
+        tao.monitor(its, f, g.norm(), 0.0, 0.0)
+        reason = tao.checkConverged()
+        while reason == R.CONTINUE_ITERATING:
+            if its >= max_it:
+                tao.setConvergedReason(R.DIVERGED_MAXITS)
+                break
+            tao.computeHessian(x, H, Hp)
+            ksp.setOperators(H, Hp)
+            ksp.solve(g, d)
+            self.stats["ksp_its"] += ksp.getIterationNumber()
+            slope = g.dot(d)
+            if ksp.getConvergedReason() < 0 and not math.isfinite(d.norm()):
+                self._stop(tao, R.DIVERGED_NAN, f"KSP failed ({ksp.getConvergedReason()}): non-finite direction, step rejected")
+                break
+            if not math.isfinite(slope):
+                self._stop(tao, R.DIVERGED_NAN, "non-finite direction, step rejected")
+                break
+            if slope <= 0:
+                self._stop(tao, R.DIVERGED_LS_FAILURE, f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected")
+                break
+            if ls is None:
+                eta = self._grid_search(tao, obj, x, d, f, work)
+                if eta == 0.0:
+                    self._stop(tao, R.DIVERGED_LS_FAILURE, "grid line search found no decrease")
+                    break
+                x.axpy(-eta, d)
+                f = tao.computeObjectiveGradient(x, g)
+            else:
+                x.copy(work)
+                d.scale(-1.0)
+                f_new, eta, lsr = ls.apply(x, g, d)
+                if lsr < 0 or not math.isfinite(f_new):
+                    work.copy(x)
+                    f = tao.computeObjectiveGradient(x, g)
+                    self._stop(tao, R.DIVERGED_LS_FAILURE, f"TAO line search failed (reason {lsr})")
+                    break
+                f = f_new
+            self.stats["eta"].append(eta)
+            its += 1
+            tao.setIterationNumber(its)
+            tao.monitor(its, f, g.norm(), 0.0, eta)
+            reason = tao.checkConverged()
+        pc_ctx = ksp.getPC().getPythonContext() if ksp.getPC().getType() == PETSc.PC.Type.PYTHON else None
+        if pc_ctx is not None and hasattr(pc_ctx, "stats"):
+            self.stats["pc"] = pc_ctx.stats

@@ -1,0 +1,39 @@
+"""Small objects shared by tests (tiny nets, dense reference matrices)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from petsc4py import PETSc
+
+from pinntao.models import build_mlp
+from pinntao.objective import PinnObjective
+from pinntao.problems import get_problem
+
+
+def tiny_objective(problem: str = "poisson2d", layers=(5, 4), n_int: int = 30, n_bnd: int = 12, seed: int = 0, **kw) -> PinnObjective:
+    prob = get_problem(problem)
+    model = build_mlp(prob.dim, layers, "tanh", torch.float64, "cpu")
+    counts = {"interior": n_int, "boundary": n_bnd, "initial": n_bnd}
+    return PinnObjective(prob, model, comm=PETSc.COMM_WORLD, counts=counts, seed=seed, **kw)
+
+
+def perturbed_theta(obj: PinnObjective, seed: int = 1) -> PETSc.Vec:
+    x = obj.initial_vec()
+    gen = np.random.default_rng(seed)
+    a, b = x.getOwnershipRange()
+    x.setArray(x.getArray() + 0.3 * gen.standard_normal(obj.n_params)[a:b])
+    return x
+
+
+def dense(op: PETSc.Mat, n: int) -> np.ndarray:
+    """Columns A e_j of an operator with n columns (serial tests)."""
+    x, y = op.createVecs()
+    cols = []
+    for j in range(n):
+        x.set(0.0)
+        x.setValue(j, 1.0)
+        x.assemble()
+        op.mult(x, y)
+        cols.append(y.getArray().copy())
+    return np.stack(cols, axis=1)

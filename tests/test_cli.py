@@ -1,0 +1,59 @@
+"""The command line: bad input gives one clear error line and a non-zero exit; reports."""
+
+import json
+
+import pytest
+from conftest import run_pinntao
+
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["-pinn_problem", "poisson9d"], "allowed: "),
+        (["-pinn_layers", "20,x,20"], "positive integers"),
+        (["-pinn_layers", "20,0"], "positive integers"),
+        (["-pinn_n_interior", "0"], "must be > 0"),
+        (["-pinn_n_boundary", "-5"], "must be > 0"),
+        (["-pinn_device", "tpu"], "allowed: auto, cpu, cuda"),
+        (["-pinn_activation", "relu9"], "allowed: "),
+        (["-pinn_hessian", "bfgs"], "allowed: gauss_newton, exact"),
+        (["-pinn_optimizer", "magic"], "allowed: "),
+        (["-pinn_load", "/nonexistent/theta.npy", "-tao_max_it", "1"], "cannot read"),
+    ],
+)
+def test_bad_input_is_one_clear_error(args, expect):
+    proc = run_pinntao(*args)
+    assert proc.returncode == 2
+    assert "pinntao: error:" in proc.stderr and expect in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_lists_every_option():
+    from pinntao.cli import cli_options
+
+    proc = run_pinntao("-help")
+    assert proc.returncode == 0, proc.stderr
+    for name in cli_options().options:
+        assert f"-pinn_{name} <" in proc.stdout
+    assert "-tao_type" in proc.stdout  # PETSc's own TAO options are listed too
+
+
+def test_report_contents(tmp_path):
+    rep = tmp_path / "r.json"
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-tao_max_it", "30", "-pinn_monitor_every", "5",
+                       "-pinn_report", str(rep))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(rep.read_text())
+    for key in ("problem", "n_params", "ranks", "tao_type", "method", "iterations", "converged_reason",
+                "loss", "rel_l2", "wall_s", "history"):
+        assert key in data
+    assert data["problem"] == "poisson1d" and data["tao_type"] == "lmvm" and data["iterations"] == 30
+    its = [h[0] for h in data["history"]]
+    assert its[0] == 0 and its[-1] == 30 and all(len(h) == 4 for h in data["history"])
+    assert data["history"][-1][2] < data["history"][0][2]
+    assert "rel_l2=" in proc.stdout
+
+
+def test_unwritable_report_is_an_error():
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-tao_max_it", "1", "-pinn_report", "/nonexistent/dir/r.json")
+    assert proc.returncode == 2 and "cannot write" in proc.stderr

@@ -1,0 +1,127 @@
+"""Natural-gradient methods through TAO: SNGD/ENGD presets train fast; bad directions and
+non-finite sketches end the solve with a diverged reason and the last good θ."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, petsc_options, run_mpi
+from helpers import tiny_objective
+from petsc4py import PETSc
+
+from pinntao.models import build_mlp
+from pinntao.objective import PinnObjective
+from pinntao.presets import PRESETS, preset_options
+from pinntao.problems import get_problem
+from pinntao.train import Trainer
+
+
+def _poisson1d(seed=0):
+    prob = get_problem("poisson1d")
+    return PinnObjective(prob, build_mlp(1, (16, 16), "tanh", torch.float64, "cpu"), seed=seed)
+
+
+def _train(obj, preset, **extra):
+    opts = dict(preset_options(preset)) | {k: str(v) for k, v in extra.items()}
+    with petsc_options(**opts):
+        trainer = Trainer(obj, monitor_every=5)
+    return trainer.solve()
+
+
+@pytest.mark.parametrize("preset", ["sngd", "sngd1", "engd"])
+def test_natural_gradient_poisson1d_few_iterations(preset):
+    obj = _poisson1d()
+    _, res = _train(obj, preset, tao_max_it=40)
+    assert res.rel_l2 < 1e-4, (preset, res)
+    assert res.iterations <= 40
+
+
+def test_sngd_beats_lbfgs_at_equal_iterations():
+    a, b = _poisson1d(), _poisson1d()
+    _, ng = _train(a, "sngd", tao_max_it=30)
+    _, lb = _train(b, "lbfgs", tao_max_it=30)
+    assert ng.rel_l2 < lb.rel_l2 / 10
+
+
+def test_tao_linesearch_variant_trains():
+    obj = _poisson1d()
+    _, res = _train(obj, "sngd", tao_max_it=30, tao_ng_linesearch="tao", tao_ls_type="armijo")
+    assert res.rel_l2 < 1e-3, res
+
+
+def test_gn_nystrom_preset_trains():
+    obj = _poisson1d()
+    _, res = _train(obj, "gn_nystrom", tao_max_it=30)
+    assert res.rel_l2 < 1e-3, res
+
+
+class _NegatedIdentity:
+    """A PC that returns −b: with preonly, d = −∇L, an ascent direction."""
+
+    def apply(self, pc, b, x):
+        b.copy(x)
+        x.scale(-1.0)
+
+
+def test_non_descent_direction_is_rejected():
+    obj = tiny_objective("poisson1d", layers=(6,), n_int=20, n_bnd=2)
+    with petsc_options(**dict(preset_options("sngd")), tao_max_it=5):
+        trainer = Trainer(obj)
+    pc = trainer.tao.getKSP().getPC()
+    pc.setType("python")
+    pc.setPythonContext(_NegatedIdentity())
+    x0 = obj.initial_vec()
+    theta0 = obj.gather(x0).clone()
+    x, res = trainer.solve(x0)
+    assert res.converged_reason == "DIVERGED_LS_FAILURE"
+    assert res.iterations == 0
+    assert torch.equal(obj.gather(x), theta0)
+    assert "descent" in trainer.tao.getPythonContext().message
+
+
+def test_nonfinite_sketch_is_rejected():
+    """NaN Gram products → PC failure → DIVERGED_NAN, θ stays finite at the last iterate."""
+    obj = _poisson1d()
+    real = obj.gram
+
+    def poisoned(theta, m):
+        return real(theta, m) * float("nan")
+
+    obj.gram = poisoned
+    x, res = _train(obj, "sngd", tao_max_it=5)
+    assert res.converged_reason == "DIVERGED_NAN"
+    assert torch.isfinite(obj.gather(x)).all()
+    assert res.iterations == 0
+
+
+def test_presets_expand_and_raw_options_override():
+    assert {"sngd", "sngd1", "engd", "gn", "gn_nystrom", "lbfgs", "newton"} <= set(PRESETS)
+    obj = _poisson1d()
+    opts = dict(preset_options("sngd"))
+    opts["pc_sketch_passes"] = "1"  # the user's raw option wins over the preset
+    from pinntao.presets import apply_preset
+
+    db = PETSc.Options()
+    db.setValue("pc_sketch_passes", "1")
+    try:
+        apply_preset("sngd", db)
+        assert db.getString("pc_sketch_passes") == "1"
+        assert db.getString("tao_python_type") == "pinntao.solvers.NaturalGradient"
+        trainer = Trainer(obj)
+        assert trainer.tao.getKSP().getPC().getPythonContext().opts["passes"] == 1
+    finally:
+        for k, _ in preset_options("sngd"):
+            db.delValue(k)
+
+
+def test_sngd_rank_independent():
+    def run(n):
+        proc = run_mpi(n, [str(ROOT / "tests" / "mpi_check.py"), "poisson1d", "-check_tao_type", "python",
+                           *sum(([f"-{k}", v] for k, v in preset_options("sngd") if k != "tao_type"), [])])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:])
+
+    one, two = run(1), run(2)
+    np.testing.assert_allclose(two["history"], one["history"], rtol=1e-7)
+    assert one["history"][-1] < 1e-3 * one["history"][0]

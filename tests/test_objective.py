@@ -1,0 +1,96 @@
+"""The PETSc bridge: gradient vs finite differences, Gram and Hessian shells vs dense
+matrices, the Jacobian shell's mult/multTranspose, and the relative L2 error."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import dense, perturbed_theta, tiny_objective
+from petsc4py import PETSc
+
+
+@pytest.mark.parametrize("problem", ["poisson1d", "poisson2d", "heat1d"])
+def test_gradient_matches_finite_differences(problem):
+    obj = tiny_objective(problem)
+    x = perturbed_theta(obj)
+    g = obj.create_vec()
+    f0 = obj.objective_gradient(None, x, g)
+    assert f0 == pytest.approx(obj.objective(None, x), rel=1e-14)
+    gen = np.random.default_rng(0)
+    for _ in range(3):
+        d = gen.standard_normal(obj.n_params)
+        h = 1e-6
+        xp, xm = x.copy(), x.copy()
+        xp.axpy(h, PETSc.Vec().createWithArray(d))
+        xm.axpy(-h, PETSc.Vec().createWithArray(d))
+        fd = (obj.objective(None, xp) - obj.objective(None, xm)) / (2 * h)
+        assert g.getArray() @ d == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("gram", ["explicit", "matfree"])
+def test_gram_shell_equals_dense_JtJ(gram):
+    obj = tiny_objective(gram=gram)
+    x = perturbed_theta(obj)
+    obj.set_linearization(x)
+    theta = obj.gather(x)
+    J = torch.func.jacrev(obj.residual)(theta).numpy()
+    G = dense(obj.gram_mat(), obj.n_params)
+    np.testing.assert_allclose(G, J.T @ J, rtol=1e-10, atol=1e-10)
+    # diagonal for PCJACOBI
+    d = obj.create_vec()
+    obj.gram_mat().getDiagonal(d)
+    np.testing.assert_allclose(d.getArray(), np.diag(J.T @ J), rtol=1e-10, atol=1e-12)
+
+
+def test_hessian_shell_equals_dense_hessian():
+    obj = tiny_objective(layers=(4, 3))
+    x = perturbed_theta(obj)
+    obj.set_linearization(x)
+    theta = obj.gather(x)
+    H_ref = torch.func.hessian(obj.residual.loss)(theta).numpy()
+    H = dense(obj.hessian_mat(), obj.n_params)
+    np.testing.assert_allclose(H, H_ref, rtol=1e-9, atol=1e-10)
+    # and it differs from Gauss-Newton away from a zero residual (the test can fail)
+    J = torch.func.jacrev(obj.residual)(theta).numpy()
+    assert np.abs(H - J.T @ J).max() > 1e-6
+
+
+@pytest.mark.parametrize("gram", ["explicit", "matfree"])
+def test_jacobian_shell(gram):
+    obj = tiny_objective(gram=gram)
+    x = perturbed_theta(obj)
+    obj.set_linearization(x)
+    J_ref = torch.func.jacrev(obj.residual)(obj.gather(x)).numpy()
+    Jm = obj.jacobian_mat()
+    v, u = Jm.createVecs()
+    rng = np.random.default_rng(2)
+    v.setArray(rng.standard_normal(obj.n_params))
+    Jm.mult(v, u)
+    np.testing.assert_allclose(u.getArray(), J_ref @ v.getArray(), rtol=1e-11, atol=1e-12)
+    w = rng.standard_normal(obj.n_points)
+    u.setArray(w)
+    Jm.multTranspose(u, v)
+    np.testing.assert_allclose(v.getArray(), J_ref.T @ w, rtol=1e-11, atol=1e-12)
+
+
+def test_residual_vec_and_loss_agree():
+    obj = tiny_objective()
+    x = perturbed_theta(obj)
+    R = obj.create_residual_vec()
+    obj.residual_function(None, x, R)
+    assert 0.5 * R.norm() ** 2 == pytest.approx(obj.objective(None, x), rel=1e-13)
+
+
+def test_loss_weights_by_global_counts():
+    """L = ½ Σ_b (w_b/N_b) ‖r_b‖²: doubling every count leaves a smooth loss nearly unchanged."""
+    a = tiny_objective(n_int=400, n_bnd=200)
+    b = tiny_objective(n_int=800, n_bnd=400)
+    fa = a.objective(None, a.initial_vec())
+    fb = b.objective(None, b.initial_vec())
+    assert fa == pytest.approx(fb, rel=0.1)
+
+
+def test_rel_l2_zero_for_exact_and_one_for_zero_net():
+    obj = tiny_objective()
+    x = obj.create_vec()
+    x.set(0.0)  # u ≡ 0 → relative error 1
+    assert obj.rel_l2(x) == pytest.approx(1.0, abs=1e-14)

@@ -1,0 +1,182 @@
+"""Sketches: exact on exactly low-rank G, agree with dense eigendecompositions; the PCs
+apply U Λ⁻¹ Uᵀ; ENGD's kernel (Woodbury) form equals the dense pseudo-inverse."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import petsc_options
+from helpers import perturbed_theta, tiny_objective
+from petsc4py import PETSc
+
+from pinntao.errors import PinnInputError
+from pinntao.sketch import NonFiniteSketch, check_sketch_args, exact_from_jacobian, gaussian, nystrom, randomized_eig
+
+
+def _low_rank_gram(P=60, r=12, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    B = torch.randn(P, r, generator=gen, dtype=torch.float64)
+    G = B @ B.T
+    return G, (lambda M: G @ M)
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_sketch_reproduces_exactly_low_rank_G(passes):
+    G, gram = _low_rank_gram()
+    lr = randomized_eig(gram, gaussian(60, 20, 3, G), passes=passes, tol=1e-10)
+    assert lr.rank == 12
+    torch.testing.assert_close(lr.U @ torch.diag(lr.lam) @ lr.U.T, G, rtol=0, atol=1e-9)
+    torch.testing.assert_close(lr.U.T @ lr.U, torch.eye(12, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def test_nystrom_reproduces_exactly_low_rank_G():
+    G, gram = _low_rank_gram()
+    lr = nystrom(gram, gaussian(60, 20, 4, G), tol=1e-10)
+    assert lr.rank == 12
+    torch.testing.assert_close(lr.U @ torch.diag(lr.lam) @ lr.U.T, G, rtol=0, atol=1e-8)
+
+
+def test_sketch_misses_rank_when_too_small():
+    """The check above can fail: a sketch smaller than the rank cannot reproduce G."""
+    G, gram = _low_rank_gram()
+    lr = randomized_eig(gram, gaussian(60, 6, 3, G), passes=2, tol=1e-10)
+    assert lr.rank <= 6
+    assert (lr.U @ torch.diag(lr.lam) @ lr.U.T - G).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_one_and_two_pass_agree_with_dense_eig_on_tiny_net(passes):
+    obj = tiny_objective(layers=(4, 3), n_int=40, n_bnd=12)
+    theta = obj.gather(perturbed_theta(obj))
+    J = torch.func.jacrev(obj.residual)(theta)
+    G = J.T @ J
+    P = obj.n_params
+    lr = randomized_eig(lambda M: obj.gram(theta, M), gaussian(P, P, 0, theta), passes=passes, tol=1e-13)
+    ref = torch.linalg.eigvalsh(G).flip(0)
+    top = min(10, lr.rank)
+    torch.testing.assert_close(lr.lam[:top], ref[:top], rtol=1e-7, atol=1e-12)
+
+
+def test_exact_kernel_form_equals_dense_pseudo_inverse():
+    gen = torch.Generator().manual_seed(1)
+    J = torch.randn(15, 40, generator=gen, dtype=torch.float64)  # N < P
+    g = torch.randn(40, generator=gen, dtype=torch.float64)
+    dense = exact_from_jacobian(None, J.T @ J, tol=1e-10)
+    kernel = exact_from_jacobian(J, None, tol=1e-10)
+    ref = torch.linalg.pinv(J.T @ J, hermitian=True, rtol=1e-10) @ g
+    for lr in (dense, kernel):
+        assert lr.rank == 15
+        torch.testing.assert_close(lr.U @ ((lr.U.T @ g) / lr.lam), ref, rtol=1e-8, atol=1e-8)
+
+
+def test_nonfinite_products_raise():
+    with pytest.raises(NonFiniteSketch):
+        randomized_eig(lambda M: M * float("nan"), torch.randn(5, 3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("args", [(0, 5, 1e-13, 2), (5, -1, 1e-13, 2), (5, 5, 0.0, 2), (5, 5, 1e-13, 3)])
+def test_bad_sketch_arguments(args):
+    with pytest.raises(PinnInputError):
+        check_sketch_args(*args)
+
+
+def _pc(obj, x, pc_type, **opts):
+    obj.set_linearization(x)
+    G = obj.gram_mat()
+    ksp = PETSc.KSP().create()
+    ksp.setOperators(G, G)
+    ksp.setType("preonly")
+    pc = ksp.getPC()
+    pc.setType("python")
+    pc.setPythonType(pc_type)
+    with petsc_options(**opts):
+        pc.setFromOptions()
+    pc.setUp()
+    return ksp, pc
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_sketch_pc_applies_U_inv_lambda_Ut(passes):
+    obj = tiny_objective()
+    x = perturbed_theta(obj)
+    ksp, pc = _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=20, pc_sketch_passes=passes)
+    b, y = obj.create_vec(), obj.create_vec()
+    b.setArray(np.sin(np.arange(obj.n_params)))
+    pc.apply(b, y)
+    ctx = pc.getPythonContext()
+    U, lam = ctx.U_loc, ctx.lam
+    assert U.shape[1] == ctx.stats["ranks"][-1] > 0
+    bt = torch.as_tensor(b.getArray())
+    np.testing.assert_allclose(y.getArray(), (U @ ((U.T @ bt) / lam)).numpy(), rtol=1e-12, atol=1e-12)
+    # the result solves G y = b on the kept subspace: Uᵀ(G y − b) ≈ 0
+    Gy = obj.create_vec()
+    obj.gram_mat().mult(y, Gy)
+    resid = U.T @ (torch.as_tensor(Gy.getArray()) - bt)
+    assert resid.abs().max() < 1e-6 * bt.norm()
+
+
+def test_full_sketch_pc_is_the_pseudo_inverse():
+    obj = tiny_objective(layers=(4, 3))
+    x = perturbed_theta(obj)
+    _, pc = _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=obj.n_params, pc_sketch_oversample=0)
+    _, pce = _pc(obj, x, "pinntao.pc.ExactPseudoInverse", pc_engd_form="gram")
+    b, y, ye = obj.create_vec(), obj.create_vec(), obj.create_vec()
+    b.setArray(np.cos(np.arange(obj.n_params)))
+    pc.apply(b, y)
+    pce.apply(b, ye)
+    # compare on the well-conditioned part (top eigenvectors) of G
+    U = pce.getPythonContext().U_loc[:, :5]
+    np.testing.assert_allclose((U.T @ torch.as_tensor(y.getArray())).numpy(),
+                               (U.T @ torch.as_tensor(ye.getArray())).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("form", ["gram", "kernel"])
+def test_engd_pc_matches_dense_pinv(form):
+    obj = tiny_objective(layers=(6, 6), n_int=20, n_bnd=8)  # N = 28 < P = 67
+    x = perturbed_theta(obj)
+    _, pc = _pc(obj, x, "pinntao.pc.ExactPseudoInverse", pc_engd_form=form, pc_engd_tol=1e-9)
+    theta = obj.gather(x)
+    J = torch.func.jacrev(obj.residual)(theta)
+    b, y = obj.create_vec(), obj.create_vec()
+    g = torch.sin(torch.arange(obj.n_params, dtype=torch.float64))
+    b.setArray(g.numpy())
+    pc.apply(b, y)
+    ref = torch.linalg.pinv(J.T @ J, hermitian=True, atol=1e-9) @ g
+    np.testing.assert_allclose(y.getArray(), ref.numpy(), rtol=1e-6, atol=1e-6 * ref.abs().max().item())
+
+
+def test_nystrom_pc_is_spd_and_identity_off_subspace():
+    obj = tiny_objective()
+    x = perturbed_theta(obj)
+    _, pc = _pc(obj, x, "pinntao.pc.NystromPC", pc_sketch_rank=10)
+    ctx = pc.getPythonContext()
+    U = ctx.U_loc
+    b, y = obj.create_vec(), obj.create_vec()
+    v = torch.randn(obj.n_params, dtype=torch.float64)
+    v_perp = v - U @ (U.T @ v)
+    b.setArray(v_perp.numpy())
+    pc.apply(b, y)
+    np.testing.assert_allclose(y.getArray(), v_perp.numpy(), rtol=1e-10, atol=1e-12)
+    b.setArray(v.numpy())
+    pc.apply(b, y)
+    assert y.dot(b) > 0
+
+
+def test_pc_on_foreign_operator_is_a_clear_error():
+    A = PETSc.Mat().createDense((5, 5))
+    A.setUp()
+    A.assemble()
+    ksp = PETSc.KSP().create()
+    ksp.setOperators(A, A)
+    pc = ksp.getPC()
+    pc.setType("python")
+    pc.setPythonType("pinntao.pc.SketchedPseudoInverse")
+    with pytest.raises(PETSc.Error):
+        pc.setUp()
+
+
+def test_bad_pc_option_is_a_clear_error():
+    obj = tiny_objective()
+    x = perturbed_theta(obj)
+    with pytest.raises(Exception) as err:
+        _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=0)
+    assert "pc_sketch_rank" in str(err.value) or "must be" in str(err.value)
