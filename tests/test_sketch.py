@@ -107,7 +107,9 @@ def test_sketch_pc_applies_U_inv_lambda_Ut(passes):
     assert U.shape[1] == ctx.stats["ranks"][-1] > 0
     bt = torch.as_tensor(b.getArray())
     np.testing.assert_allclose(y.getArray(), (U @ ((U.T @ bt) / lam)).numpy(), rtol=1e-12, atol=1e-12)
-    # the result solves G y = b on the kept subspace: Uᵀ(G y − b) ≈ 0
+    if passes == 1:
+        return
+    # two-pass: Uᵀ G U = Λ exactly, so y solves G y = b on the kept subspace: Uᵀ(G y − b) ≈ 0
     Gy = obj.create_vec()
     obj.gram_mat().mult(y, Gy)
     resid = U.T @ (torch.as_tensor(Gy.getArray()) - bt)
@@ -117,16 +119,16 @@ def test_sketch_pc_applies_U_inv_lambda_Ut(passes):
 def test_full_sketch_pc_is_the_pseudo_inverse():
     obj = tiny_objective(layers=(4, 3))
     x = perturbed_theta(obj)
-    _, pc = _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=obj.n_params, pc_sketch_oversample=0)
-    _, pce = _pc(obj, x, "pinntao.pc.ExactPseudoInverse", pc_engd_form="gram")
+    # a well-conditioned cut (1e-6): tiny eigenpairs are too inaccurate to compare
+    _, pc = _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=obj.n_params, pc_sketch_oversample=0,
+                pc_sketch_tol=1e-6)
+    _, pce = _pc(obj, x, "pinntao.pc.ExactPseudoInverse", pc_engd_form="gram", pc_engd_tol=1e-6)
     b, y, ye = obj.create_vec(), obj.create_vec(), obj.create_vec()
     b.setArray(np.cos(np.arange(obj.n_params)))
     pc.apply(b, y)
     pce.apply(b, ye)
-    # compare on the well-conditioned part (top eigenvectors) of G
-    U = pce.getPythonContext().U_loc[:, :5]
-    np.testing.assert_allclose((U.T @ torch.as_tensor(y.getArray())).numpy(),
-                               (U.T @ torch.as_tensor(ye.getArray())).numpy(), rtol=1e-6)
+    assert pc.getPythonContext().lam.numel() == pce.getPythonContext().lam.numel()
+    np.testing.assert_allclose(y.getArray(), ye.getArray(), rtol=1e-6, atol=1e-8 * np.abs(ye.getArray()).max())
 
 
 @pytest.mark.parametrize("form", ["gram", "kernel"])
@@ -149,8 +151,9 @@ def test_nystrom_pc_is_spd_and_identity_off_subspace():
     x = perturbed_theta(obj)
     _, pc = _pc(obj, x, "pinntao.pc.NystromPC", pc_sketch_rank=10)
     ctx = pc.getPythonContext()
-    U = ctx.U_loc
     b, y = obj.create_vec(), obj.create_vec()
+    pc.apply(b, y)  # the factor is computed lazily at the first apply
+    U = ctx.U_loc
     v = torch.randn(obj.n_params, dtype=torch.float64)
     v_perp = v - U @ (U.T @ v)
     b.setArray(v_perp.numpy())
@@ -177,6 +180,7 @@ def test_pc_on_foreign_operator_is_a_clear_error():
 def test_bad_pc_option_is_a_clear_error():
     obj = tiny_objective()
     x = perturbed_theta(obj)
-    with pytest.raises(Exception) as err:
+    PinnInputError.last = None
+    with pytest.raises(PETSc.Error):
         _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=0)
-    assert "pc_sketch_rank" in str(err.value) or "must be" in str(err.value)
+    assert "-pc_sketch_rank" in str(PinnInputError.last) and "> 0" in str(PinnInputError.last)

@@ -181,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         if comm.getRank() == 0:
             print(f"pinntao: error: {exc}", file=sys.stderr)
         return 2
+    except PETSc.Error:
+        if PinnInputError.last is None:  # a genuine PETSc failure: let its traceback show
+            raise
+        if comm.getRank() == 0:
+            print(f"pinntao: error: {PinnInputError.last}", file=sys.stderr)
+        return 2
     PETSc.Sys.Print(summary(rep), comm=comm)
     if opts["report"] and comm.getRank() == 0:
         try:

@@ -139,8 +139,13 @@ class PinnObjective:
         self.objective_gradient(tao, x, g)
 
     def hessian(self, tao: Any, x: PETSc.Vec, H: PETSc.Mat, P: PETSc.Mat) -> None:
-        """Linearise the Gram/Hessian operators at x (they are matrix-free shells)."""
+        """Linearise the Gram/Hessian operators at x (they are matrix-free shells) and drop any
+        shift a solver added to the previous operator (NLS perturbs H with MatShift)."""
         self.set_linearization(x)
+        for A in (H, P):
+            ctx = A.getPythonContext() if A.getType() == PETSc.Mat.Type.PYTHON else None
+            if isinstance(ctx, _OperatorContext):
+                ctx.sigma = 0.0
 
     def residual_function(self, tao: Any, x: PETSc.Vec, R: PETSc.Vec) -> None:
         r = self.residual(self.gather(x))
@@ -263,13 +268,20 @@ class _OperatorContext:
 
     def __init__(self, obj: PinnObjective) -> None:
         self.obj = obj
+        self.sigma = 0.0  # the operator is A + σI after MatShift(σ)
 
     def product(self, v: Tensor) -> Tensor:  # global product as a tensor
         raise NotImplementedError
 
     def mult(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
-        out = to_numpy(self.product(self.obj.gather(x)))
-        self.obj.set_from_full(y, out)
+        v = self.obj.gather(x)
+        out = self.product(v)
+        if self.sigma:
+            out = out + self.sigma * v
+        self.obj.set_from_full(y, to_numpy(out))
+
+    def shift(self, A: PETSc.Mat, alpha: float) -> None:
+        self.sigma += alpha
 
     def multTranspose(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
         self.mult(A, x, y)  # symmetric
@@ -283,7 +295,7 @@ class GramContext(_OperatorContext):
 
     def getDiagonal(self, A: PETSc.Mat, d: PETSc.Vec) -> None:
         J = self.obj.local_jacobian(self.obj.theta_lin)
-        self.obj.set_from_full(d, self.obj._sum((J * J).sum(0)))
+        self.obj.set_from_full(d, self.obj._sum((J * J).sum(0)) + self.sigma)
 
 
 class HessianContext(_OperatorContext):

@@ -98,18 +98,21 @@ def nystrom(gram: Callable[[Tensor], Tensor], M: Tensor, *, tol: float = 1e-13) 
     return LowRank(U[:, keep], lam[keep], M.shape[1], lam)
 
 
-def exact_from_jacobian(J_blocks: Tensor | None, G: Tensor | None, *, tol: float = 1e-13) -> LowRank:
-    """Exact eigen-factor of G = JᵀJ: from dense G (P × P) or from the stacked global J
-    (N × P, N < P) through the kernel J Jᵀ = W Σ² Wᵀ, U = Jᵀ W Σ⁻¹."""
+def exact_from_jacobian(J: Tensor | None, G: Tensor | None, *, tol: float = 1e-13, rtol: float = 0.0) -> LowRank:
+    """Exact eigen-factor of G = JᵀJ, eigenvalues kept when λ > max(tol, rtol·λ_max)
+    (rtol = 0: eps·max(N, P), the least-squares default). From the dense G (P × P, N ≥ P)
+    or, when N < P, from the thin SVD of the stacked global J = W Σ Vᵀ: U = V, λ = σ²
+    (the kernel J Jᵀ = W Σ² Wᵀ without squaring its condition number)."""
     if G is not None:
         lam, V = torch.linalg.eigh(0.5 * (G + G.T))
         lam, V = lam.flip(0), V.flip(1)
-        keep = lam > tol
-        return LowRank(V[:, keep], lam[keep], G.shape[0], lam)
-    assert J_blocks is not None
-    K = J_blocks @ J_blocks.T
-    lam, W = torch.linalg.eigh(0.5 * (K + K.T))
-    lam, W = lam.flip(0), W.flip(1)
-    keep = lam > tol
-    U = (J_blocks.T @ W[:, keep]) / torch.sqrt(lam[keep])
-    return LowRank(U, lam[keep], K.shape[0], lam)
+        n = G.shape[0]
+    else:
+        assert J is not None
+        _, sig, Vh = torch.linalg.svd(J, full_matrices=False)
+        lam, V = sig**2, Vh.T
+        n = max(J.shape)
+    rtol = rtol or torch.finfo(lam.dtype).eps * n
+    cut = max(tol, rtol * float(lam[0]) if lam.numel() else tol)
+    keep = lam > cut
+    return LowRank(V[:, keep], lam[keep], V.shape[0] if G is not None else J.shape[0], lam)  # type: ignore[union-attr]

@@ -127,7 +127,13 @@ class Trainer:
         self.obj.nonfinite = False
         self._t0 = time.perf_counter()
         self.tao.setSolution(x)
-        self.tao.solve()
+        try:
+            self.tao.solve()
+        except PETSc.Error:
+            # TAO raises on a non-finite value at an iterate it must accept; anything else is real
+            if not self.obj.nonfinite:
+                raise
+            self.tao.setConvergedReason(PETSc.TAO.ConvergedReason.DIVERGED_NAN)
         wall = time.perf_counter() - self._t0
         its = self.tao.getIterationNumber()
         reason = self.tao.getConvergedReason()
@@ -140,6 +146,9 @@ class Trainer:
                 reason = PETSc.TAO.ConvergedReason.DIVERGED_NAN
                 self.tao.setConvergedReason(reason)
             self._message = "non-finite loss: stopped, θ restored to the last finite iterate"
+        ctx_msg = getattr(self.tao.getPythonContext(), "message", "") if self.tao_type == "python" else ""
+        if ctx_msg and not self._message:
+            self._message = ctx_msg
         elif self.obj.nonfinite and not self._message:
             self._message = "non-finite loss met during the solve (rejected by the line search)"
         loss = self.obj.loss_full(self.obj.gather(x))

@@ -213,9 +213,12 @@ class ExactPseudoInverse(_LowRankPC):
     options = OptionSet(
         "Exact Gram pseudo-inverse PC, ENGD (pinntao.pc.ExactPseudoInverse)", "pc_engd_",
         [
-            Option("tol", "float", 1e-13, "eigenvalues <= tol are treated as zero", check=positive, check_text="> 0"),
+            Option("tol", "float", 1e-13, "eigenvalues <= max(tol, rtol λ_max) are treated as zero", check=positive,
+                   check_text="> 0"),
+            Option("rtol", "float", 0.0, "relative cut (0: eps·max(N, P), as least squares)", check=nonnegative,
+                   check_text=">= 0"),
             Option("mu", "float", 0.0, "damping μ: (G + μI)⁺", check=nonnegative, check_text=">= 0"),
-            Option("form", "str", "auto", "gram: eigh of the P × P matrix G; kernel: eigh of the N × N matrix J Jᵀ "
+            Option("form", "str", "auto", "gram: eigh of the P × P matrix G; kernel: thin SVD of the N × P matrix J "
                    "(auto: kernel when N < P)", choices=list(ENGD_FORMS)),
             Option("refresh", "int", 1, "refactor every k-th new linearisation point", check=positive, check_text="> 0"),
         ],
@@ -229,5 +232,5 @@ class ExactPseudoInverse(_LowRankPC):
         J = obj.local_jacobian(theta)
         if form == "gram":
             G = torch.as_tensor(allreduce_sum(obj.mpi, to_numpy(J.T @ J)), dtype=J.dtype, device=J.device)
-            return exact_from_jacobian(None, G, tol=self.opts["tol"])
-        return exact_from_jacobian(obj.global_jacobian(theta), None, tol=self.opts["tol"])
+            return exact_from_jacobian(None, G, tol=self.opts["tol"], rtol=self.opts["rtol"])
+        return exact_from_jacobian(obj.global_jacobian(theta), None, tol=self.opts["tol"], rtol=self.opts["rtol"])
