@@ -129,6 +129,6 @@ def test_sngd_rank_independent():
 
     one, two = run(1), run(2)
     # rounding differences grow along the trajectory (as for any change of summation order)
-    np.testing.assert_allclose(two["history"][:4], one["history"][:4], rtol=1e-10)
+    np.testing.assert_allclose(two["history"][:4], one["history"][:4], rtol=1e-8)
     np.testing.assert_allclose(two["history"], one["history"], rtol=1e-4)
     assert one["history"][-1] < 1e-3 * one["history"][0]
