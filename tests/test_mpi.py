@@ -17,7 +17,10 @@ def _run(n: int, *extra: str) -> dict:
 
 @pytest.mark.parametrize("tao_type", ["lmvm", "nls"])
 def test_one_and_two_ranks_agree(tao_type):
-    one, two = _run(1, "-check_tao_type", tao_type), _run(2, "-check_tao_type", tao_type)
+    # a few CG steps per Newton iteration: long Krylov solves on the ill-conditioned G amplify
+    # rounding (the order of the rank sums) until trajectories part after a few iterations
+    extra = ["-check_tao_type", tao_type, "-tao_nls_ksp_max_it", "5"]
+    one, two = _run(1, *extra), _run(2, *extra)
     assert one["size"] == 1 and two["size"] == 2
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-12)
     assert two["rel_l2"] == pytest.approx(one["rel_l2"], rel=1e-12)

@@ -58,10 +58,15 @@ class PinnObjective:
 
         points = problem.sample(counts or {}, seed, sampling)
         self.global_counts = {k: v.shape[0] for k, v in points.items()}
-        local = {}
-        for k, v in points.items():
-            a, b = split_range(v.shape[0], self.size, self.rank)
-            local[k] = v[a:b]
+        # this rank owns a contiguous slice of the stacked global point list (blocks in problem
+        # order), so the distributed residual Vec has the same global ordering on any rank count
+        start, stop = split_range(sum(v.shape[0] for v in points.values()), self.size, self.rank)
+        local, offset = {}, 0
+        for b in problem.blocks:
+            v = points[b.name]
+            lo, hi = max(start - offset, 0), min(stop - offset, v.shape[0])
+            local[b.name] = v[lo:max(lo, hi)]
+            offset += v.shape[0]
         self.residual = Residual(problem, model, local, self.global_counts)
         self.n_params = model.n_params
         self.n_points = sum(self.global_counts.values())
