@@ -203,6 +203,16 @@ class PinnObjective:
         out = self._sum(self.gram_local(theta, m))
         return torch.as_tensor(out, dtype=self.model.dtype, device=self.model.device)
 
+    def gram_form(self, theta: Tensor, Q: Tensor) -> Tensor:
+        """QᵀGQ (k × k) summed over ranks: (JQ)ᵀ(JQ) from the explicit J, else Qᵀ(G Q)."""
+        if self.gram_mode == "explicit":
+            self.counts["gram"] += Q.shape[1]
+            JQ = self.local_jacobian(theta) @ Q
+            loc = JQ.T @ JQ
+        else:
+            loc = Q.T @ self.gram_local(theta, Q)
+        return torch.as_tensor(self._sum(loc), dtype=self.model.dtype, device=self.model.device)
+
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
         self.counts["hvp"] += 1 if v.ndim == 1 else v.shape[1]
         out = self._sum(self.residual.hvp(theta, v))

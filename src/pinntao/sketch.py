@@ -67,14 +67,22 @@ def check_sketch_args(rank: int, oversample: int, tol: float, passes: int) -> No
         raise PinnInputError(f"sketch passes must be 1 or 2, got {passes}")
 
 
-def randomized_eig(gram: Callable[[Tensor], Tensor], M: Tensor, *, passes: int = 2, tol: float = 1e-13) -> LowRank:
-    """Algorithm 1's factor of G from A = G M (k = M.shape[1] columns, clamped to P)."""
+def randomized_eig(
+    gram: Callable[[Tensor], Tensor],
+    M: Tensor,
+    *,
+    passes: int = 2,
+    tol: float = 1e-13,
+    form: Callable[[Tensor], Tensor] | None = None,
+) -> LowRank:
+    """Algorithm 1's factor of G from A = G M (k = M.shape[1] columns). ``form(Q)`` = QᵀGQ, if
+    given, replaces Qᵀ(G Q) in the second pass (with an explicit J: (JQ)ᵀ(JQ), half the work)."""
     A = gram(M)
     if not torch.isfinite(A).all():
         raise NonFiniteSketch("non-finite Gram products G M")
     Q, _ = torch.linalg.qr(A)
     if passes == 2:
-        T = Q.T @ gram(Q)
+        T = form(Q) if form is not None else Q.T @ gram(Q)
     else:
         QtM = Q.T @ M
         # T = (QᵀA)(QᵀM)⁻¹  ⇔  (QᵀM)ᵀ Tᵀ = (QᵀA)ᵀ

@@ -182,7 +182,8 @@ class SketchedPseudoInverse(_LowRankPC):
         return lr
 
     def sketch(self, obj: Any, theta: Tensor, M: Tensor) -> LowRank:
-        return randomized_eig(self._gram(obj, theta), M, passes=self.opts["passes"], tol=self.opts["tol"])
+        return randomized_eig(self._gram(obj, theta), M, passes=self.opts["passes"], tol=self.opts["tol"],
+                              form=lambda Q: obj.gram_form(theta, Q))
 
 
 class NystromPC(SketchedPseudoInverse):

@@ -18,6 +18,7 @@ the last accepted iterate.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,8 @@ class NaturalGradient:
             Option("linesearch", "str", "grid", "grid: best of η = base^j in one batched pass; tao: the Tao's TaoLineSearch",
                    choices=list(LINESEARCHES)),
             Option("ls_steps", "int", 31, "grid line search: number of candidates", check=positive, check_text="> 0"),
+            Option("ls_chunk", "int", 4, "grid line search: candidates per batched pass; stops at the first interior "
+                   "minimum (= ls_steps: exhaustive)", check=positive, check_text="> 0"),
             Option("ls_base", "float", 0.5, "grid line search: η = base^j", check=lambda v: 0 < v < 1, check_text="in (0, 1)"),
         ],
     )
@@ -83,20 +86,37 @@ class NaturalGradient:
         tao.setConvergedReason(reason)
 
     def _grid_search(self, tao: PETSc.TAO, obj: Any, x: PETSc.Vec, d: PETSc.Vec, f: float, work: PETSc.Vec) -> float:
+        """argmin_j L(θ − base^j d) over the grid, evaluated ``ls_chunk`` candidates at a time
+        (one batched pass each), from η = 1 down. It stops once a chunk holds a decrease that is
+        not at the chunk's smallest η: along a descent direction L(θ − η d) then rises again
+        toward f as η → 0 (set ls_chunk = ls_steps for the exhaustive grid)."""
         etas = self.opts["ls_base"] ** np.arange(self.opts["ls_steps"], dtype=np.float64)
+        theta = dt = None
         if obj is not None:
             theta, dt = obj.gather(x), obj.gather(d)
-            fs = obj.losses_along(theta, dt, torch.as_tensor(etas, dtype=theta.dtype, device=theta.device))
-        else:  # a foreign objective: one evaluation per candidate
-            fs = []
-            for eta in etas:
-                x.copy(work)
-                work.axpy(-eta, d)
-                fs.append(tao.computeObjective(work))
-            fs = np.asarray(fs)
-        fs = np.where(np.isfinite(fs), fs, np.inf)
-        j = int(np.argmin(fs))
-        return float(etas[j]) if fs[j] < f else 0.0
+        best_f, best_eta = f, 0.0
+        chunk = self.opts["ls_chunk"]
+        for start in range(0, etas.size, chunk):
+            cand = etas[start:start + chunk]
+            if obj is not None:
+                fs = obj.losses_along(theta, dt, torch.as_tensor(cand, dtype=theta.dtype, device=theta.device))
+            else:  # a foreign objective: one evaluation per candidate
+                fs = []
+                for eta in cand:
+                    x.copy(work)
+                    work.axpy(-eta, d)
+                    fs.append(tao.computeObjective(work))
+                fs = np.asarray(fs)
+            self.stats["ls_evals"] = self.stats.get("ls_evals", 0) + cand.size
+            fs = np.where(np.isfinite(fs), fs, np.inf)
+            j = int(np.argmin(fs))
+            if fs[j] < best_f:
+                best_f, best_eta = float(fs[j]), float(cand[j])
+                if j < cand.size - 1:
+                    break
+            elif best_eta > 0:
+                break
+        return best_eta
 
     def solve(self, tao: PETSc.TAO) -> None:
         x = tao.getSolution()
@@ -108,7 +128,8 @@ class NaturalGradient:
         if ls is not None:
             ls.useTAORoutine(tao)
         max_it = tao.getMaximumIterations()
-        self.message, self.stats = "", {"ksp_its": 0, "eta": []}
+        self.message, self.stats = "", {"ksp_its": 0, "eta": [], "time_s": {"direction": 0.0, "linesearch": 0.0, "gradient": 0.0}}
+        clock = self.stats["time_s"]
 
         f = tao.computeObjectiveGradient(x, g)
         its = 0
@@ -119,9 +140,11 @@ class NaturalGradient:
             if its >= max_it:
                 tao.setConvergedReason(R.DIVERGED_MAXITS)
                 break
+            t0 = time.perf_counter()
             tao.computeHessian(x, H, Hp)
             ksp.setOperators(H, Hp)
             ksp.solve(g, d)
+            clock["direction"] += time.perf_counter() - t0
             self.stats["ksp_its"] += ksp.getIterationNumber()
             slope = g.dot(d)
             if ksp.getConvergedReason() < 0 and not math.isfinite(d.norm()):
@@ -134,12 +157,16 @@ class NaturalGradient:
                 self._stop(tao, R.DIVERGED_LS_FAILURE, f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected")
                 break
             if ls is None:
+                t0 = time.perf_counter()
                 eta = self._grid_search(tao, obj, x, d, f, work)
+                clock["linesearch"] += time.perf_counter() - t0
                 if eta == 0.0:
                     self._stop(tao, R.DIVERGED_LS_FAILURE, "grid line search found no decrease")
                     break
                 x.axpy(-eta, d)
+                t0 = time.perf_counter()
                 f = tao.computeObjectiveGradient(x, g)
+                clock["gradient"] += time.perf_counter() - t0
             else:
                 x.copy(work)
                 d.scale(-1.0)
