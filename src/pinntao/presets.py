@@ -14,6 +14,8 @@ _NG = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.NaturalGradi
        ("pinn_hessian", "gauss_newton")]
 
 PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "adam": ("Adam (TAO python type), learning rate 1e-3",
+             [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Adam"), ("tao_adam_lr", "1e-3")]),
     "lbfgs": ("TAO L-BFGS (lmvm) with More-Thuente line search", [("tao_type", "lmvm")]),
     "newton": ("Newton-Krylov (nls) on the exact Hessian, Steihaug CG",
                [("tao_type", "nls"), ("pinn_hessian", "exact")]),

@@ -1,0 +1,1 @@
+"""Benchmark runner: ``python -m pinntao.bench --help``."""

@@ -1,0 +1,85 @@
+"""Adam (Kingma & Ba) as a TAO python type: the first-order baseline of the PINN papers.
+
+``-tao_type python -tao_python_type pinntao.solvers.Adam -tao_adam_lr 1e-3``. Moments live in
+PETSc Vecs in the parameter layout, so it runs unchanged on any number of ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from petsc4py import PETSc
+
+from ..options import Option, OptionSet, help_requested, positive
+
+R = PETSc.TAO.ConvergedReason
+
+
+class Adam:
+    """θ ← θ − lr · m̂ / (√v̂ + ε) with bias-corrected moments m, v of ∇L."""
+
+    options = OptionSet(
+        "Adam TAO (pinntao.solvers.Adam)", "tao_adam_",
+        [
+            Option("lr", "float", 1e-3, "learning rate", check=positive, check_text="> 0"),
+            Option("beta1", "float", 0.9, "first-moment decay", check=lambda v: 0 <= v < 1, check_text="in [0, 1)"),
+            Option("beta2", "float", 0.999, "second-moment decay", check=lambda v: 0 <= v < 1, check_text="in [0, 1)"),
+            Option("eps", "float", 1e-8, "denominator guard", check=positive, check_text="> 0"),
+        ],
+    )
+
+    def __init__(self) -> None:
+        self.opts: dict[str, Any] = {}
+        self.message = ""
+
+    def setFromOptions(self, tao: PETSc.TAO) -> None:
+        prefix = tao.getOptionsPrefix() or ""
+        if help_requested():
+            self.options.print_help(tao.getComm(), prefix)
+        self.opts = self.options.read(prefix)
+
+    def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
+        viewer.printfASCII("  Adam: " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
+
+    def solve(self, tao: PETSc.TAO) -> None:
+        if not self.opts:
+            self.opts = self.options.read(tao.getOptionsPrefix() or "")
+        lr, b1, b2, eps = (self.opts[k] for k in ("lr", "beta1", "beta2", "eps"))
+        x = tao.getSolution()
+        g, m, v, w = x.duplicate(), x.duplicate(), x.duplicate(), x.duplicate()
+        m.set(0.0)
+        v.set(0.0)
+        f = tao.computeObjectiveGradient(x, g)
+        tao.setIterationNumber(0)
+        tao.monitor(0, f, g.norm(), 0.0, 0.0)
+        reason = tao.checkConverged()
+        its, max_it = 0, tao.getMaximumIterations()
+        while reason == R.CONTINUE_ITERATING:
+            if its >= max_it:
+                tao.setConvergedReason(R.DIVERGED_MAXITS)
+                break
+            its += 1
+            m.scale(b1)
+            m.axpy(1 - b1, g)
+            g.pointwiseMult(g, g)  # g ← g² (g is recomputed below)
+            v.scale(b2)
+            v.axpy(1 - b2, g)
+            # w = (m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)
+            v.copy(w)
+            w.scale(1.0 / (1 - b2**its))
+            w.sqrtabs()
+            w.shift(eps)
+            w.pointwiseDivide(m, w)
+            x.axpy(-lr / (1 - b1**its), w)
+            f = tao.computeObjectiveGradient(x, g)
+            if not math.isfinite(f):
+                x.axpy(lr / (1 - b1**its), w)  # undo: keep the last finite iterate
+                self.message = "non-finite loss after an Adam step: stopped at the previous iterate"
+                f = tao.computeObjectiveGradient(x, g)
+                tao.setIterationNumber(its - 1)
+                tao.setConvergedReason(R.DIVERGED_NAN)
+                break
+            tao.setIterationNumber(its)
+            tao.monitor(its, f, g.norm(), 0.0, lr)
+            reason = tao.checkConverged()
