@@ -40,8 +40,14 @@ problem = Problem(
     domain=box,
     blocks=[
         Block("interior", "interior", box.interior, residual=lambda jet, x: -jet.laplacian() + jet.u - forcing(x)),
-        Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
-              residual=lambda jet, x: jet.u - exact(x), order=0, weight=10.0),
+        Block(
+            "boundary",
+            "boundary",
+            lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
+            residual=lambda jet, x: jet.u - exact(x),
+            order=0,
+            weight=10.0,
+        ),
     ],
     exact=exact,
     default_counts={"interior": 400, "boundary": 80},
@@ -55,5 +61,7 @@ if not opts.hasName("tao_max_it"):
 model = build_mlp(2, (16, 16), "tanh", torch.float64, "cpu")
 obj = PinnObjective(problem, model, seed=0)
 x, res = Trainer(obj).solve()
-PETSc.Sys.Print(f"{problem.name}: P={obj.n_params} iterations={res.iterations} loss={res.loss:.3e} "
-                f"rel_l2={res.rel_l2:.3e} ({res.converged_reason})")
+PETSc.Sys.Print(
+    f"{problem.name}: P={obj.n_params} iterations={res.iterations} loss={res.loss:.3e} "
+    f"rel_l2={res.rel_l2:.3e} ({res.converged_reason})"
+)

@@ -51,6 +51,20 @@ PETSc.Sys.Print(
 report = opts.getString("pinn_report", "")
 if report and comm.getRank() == 0:
     with open(report, "w") as fh:
-        json.dump({"problem": "poisson2d", "method": preset, "tao_type": trainer.tao_type, "n_params": obj.n_params,
-                   "ranks": comm.getSize(), "iterations": res.iterations, "converged_reason": res.converged_reason,
-                   "loss": res.loss, "rel_l2": res.rel_l2, "wall_s": res.wall_s, "history": res.history}, fh, indent=1)
+        json.dump(
+            {
+                "problem": "poisson2d",
+                "method": preset,
+                "tao_type": trainer.tao_type,
+                "n_params": obj.n_params,
+                "ranks": comm.getSize(),
+                "iterations": res.iterations,
+                "converged_reason": res.converged_reason,
+                "loss": res.loss,
+                "rel_l2": res.rel_l2,
+                "wall_s": res.wall_s,
+                "history": res.history,
+            },
+            fh,
+            indent=1,
+        )

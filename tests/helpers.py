@@ -11,7 +11,9 @@ from pinntao.objective import PinnObjective
 from pinntao.problems import get_problem
 
 
-def tiny_objective(problem: str = "poisson2d", layers=(5, 4), n_int: int = 30, n_bnd: int = 12, seed: int = 0, **kw) -> PinnObjective:
+def tiny_objective(
+    problem: str = "poisson2d", layers=(5, 4), n_int: int = 30, n_bnd: int = 12, seed: int = 0, **kw
+) -> PinnObjective:
     prob = get_problem(problem)
     model = build_mlp(prob.dim, layers, "tanh", torch.float64, "cpu")
     counts = {"interior": n_int, "boundary": n_bnd, "initial": n_bnd}

@@ -44,8 +44,14 @@ def main() -> None:
     trainer = Trainer(obj, tao_type=opts.getString("check_tao_type", "lmvm"), monitor_every=1)
     _, res = trainer.solve()
     out = {
-        "size": obj.size, "loss": f, "grad": full(g), "gram_v": full(gv), "hess_v": full(hv),
-        "residual": full(R), "rel_l2": obj.rel_l2(x), "history": [h[2] for h in res.history],
+        "size": obj.size,
+        "loss": f,
+        "grad": full(g),
+        "gram_v": full(gv),
+        "hess_v": full(hv),
+        "residual": full(R),
+        "rel_l2": obj.rel_l2(x),
+        "history": [h[2] for h in res.history],
     }
     if obj.rank == 0:
         print("JSON" + json.dumps(out))

@@ -40,12 +40,24 @@ def test_help_lists_every_option():
 
 def test_report_contents(tmp_path):
     rep = tmp_path / "r.json"
-    proc = run_pinntao("-pinn_problem", "poisson1d", "-tao_max_it", "30", "-pinn_monitor_every", "5",
-                       "-pinn_report", str(rep))
+    proc = run_pinntao(
+        "-pinn_problem", "poisson1d", "-tao_max_it", "30", "-pinn_monitor_every", "5", "-pinn_report", str(rep)
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(rep.read_text())
-    for key in ("problem", "n_params", "ranks", "tao_type", "method", "iterations", "converged_reason",
-                "loss", "rel_l2", "wall_s", "history"):
+    for key in (
+        "problem",
+        "n_params",
+        "ranks",
+        "tao_type",
+        "method",
+        "iterations",
+        "converged_reason",
+        "loss",
+        "rel_l2",
+        "wall_s",
+        "history",
+    ):
         assert key in data
     assert data["problem"] == "poisson1d" and data["tao_type"] == "lmvm" and data["iterations"] == 30
     its = [h[0] for h in data["history"]]

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from pinntao.models import ACTIVATIONS, MLP, FlatModel, autograd_jet, build_mlp
 from pinntao.errors import PinnInputError
+from pinntao.models import ACTIVATIONS, MLP, FlatModel, autograd_jet, build_mlp
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
@@ -30,7 +30,9 @@ def test_generic_module_uses_autograd_fallback():
     # compare the Laplacian with a finite difference of u
     h = 1e-4
     e = torch.eye(2, dtype=torch.float64)
-    fd = sum((model.u(theta, x + h * e[i]) - 2 * model.u(theta, x) + model.u(theta, x - h * e[i])) / h**2 for i in range(2))
+    fd = sum(
+        (model.u(theta, x + h * e[i]) - 2 * model.u(theta, x) + model.u(theta, x - h * e[i])) / h**2 for i in range(2)
+    )
     torch.testing.assert_close(jet.laplacian(), fd, rtol=0, atol=1e-6)
 
 

@@ -1,6 +1,7 @@
 """Results do not depend on the number of MPI ranks (same global points → same numbers)."""
 
 import json
+
 import numpy as np
 import pytest
 from conftest import ROOT, run_mpi
@@ -33,8 +34,7 @@ def test_one_and_two_ranks_agree(tao_type):
 
 def test_cli_under_mpiexec(tmp_path):
     rep = tmp_path / "r.json"
-    proc = run_mpi(2, ["-m", "pinntao", "-pinn_problem", "poisson1d", "-tao_max_it", "20",
-                       "-pinn_report", str(rep)])
+    proc = run_mpi(2, ["-m", "pinntao", "-pinn_problem", "poisson1d", "-tao_max_it", "20", "-pinn_report", str(rep)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(rep.read_text())
     assert data["ranks"] == 2 and data["iterations"] == 20

@@ -122,8 +122,18 @@ def test_sngd_rank_independent():
 
     def run(n):
         opts = [a for k, v in preset_options("sngd") if k != "tao_type" for a in (f"-{k}", v)]
-        proc = run_mpi(n, [str(ROOT / "tests" / "mpi_check.py"), "poisson1d", "-check_tao_type", "python", *opts,
-                           "-pc_sketch_tol", "1e-6"])
+        proc = run_mpi(
+            n,
+            [
+                str(ROOT / "tests" / "mpi_check.py"),
+                "poisson1d",
+                "-check_tao_type",
+                "python",
+                *opts,
+                "-pc_sketch_tol",
+                "1e-6",
+            ],
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         return json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:])
 

@@ -98,7 +98,7 @@ def _pc(obj, x, pc_type, **opts):
 def test_sketch_pc_applies_U_inv_lambda_Ut(passes):
     obj = tiny_objective()
     x = perturbed_theta(obj)
-    ksp, pc = _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=20, pc_sketch_passes=passes)
+    _ksp, pc = _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=20, pc_sketch_passes=passes)
     b, y = obj.create_vec(), obj.create_vec()
     b.setArray(np.sin(np.arange(obj.n_params)))
     pc.apply(b, y)
@@ -120,8 +120,14 @@ def test_full_sketch_pc_is_the_pseudo_inverse():
     obj = tiny_objective(layers=(4, 3))
     x = perturbed_theta(obj)
     # a well-conditioned cut (1e-6): tiny eigenpairs are too inaccurate to compare
-    _, pc = _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=obj.n_params, pc_sketch_oversample=0,
-                pc_sketch_tol=1e-6)
+    _, pc = _pc(
+        obj,
+        x,
+        "pinntao.pc.SketchedPseudoInverse",
+        pc_sketch_rank=obj.n_params,
+        pc_sketch_oversample=0,
+        pc_sketch_tol=1e-6,
+    )
     _, pce = _pc(obj, x, "pinntao.pc.ExactPseudoInverse", pc_engd_form="gram", pc_engd_tol=1e-6)
     b, y, ye = obj.create_vec(), obj.create_vec(), obj.create_vec()
     b.setArray(np.cos(np.arange(obj.n_params)))

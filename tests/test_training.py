@@ -6,7 +6,6 @@ import pytest
 import torch
 from conftest import petsc_options
 from helpers import tiny_objective
-from petsc4py import PETSc
 
 from pinntao.models import build_mlp
 from pinntao.objective import PinnObjective
@@ -93,5 +92,3 @@ def test_time_limit_stops_solve():
     _, res = trainer.solve()
     assert res.converged_reason == "CONVERGED_USER" and "time limit" in res.message
     assert 0 < res.iterations < 100000
-
-

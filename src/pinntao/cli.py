@@ -37,26 +37,127 @@ def cli_options() -> OptionSet:
             Option("problem", "str", "poisson2d", "PDE problem to train", choices=_problem_names()),
             Option("layers", "ints", None, "hidden layer widths, e.g. 20,20,20,20 (default: the problem's)"),
             Option("activation", "str", "tanh", "activation function", choices=_activation_names()),
-            Option("n_interior", "int", None, "interior collocation points (default: the problem's)", check=positive, check_text="> 0"),
-            Option("n_boundary", "int", None, "boundary collocation points (default: the problem's)", check=positive, check_text="> 0"),
-            Option("n_initial", "int", None, "initial-time points, time-dependent problems (default: the problem's)", check=positive, check_text="> 0"),
+            Option(
+                "n_interior",
+                "int",
+                None,
+                "interior collocation points (default: the problem's)",
+                check=positive,
+                check_text="> 0",
+            ),
+            Option(
+                "n_boundary",
+                "int",
+                None,
+                "boundary collocation points (default: the problem's)",
+                check=positive,
+                check_text="> 0",
+            ),
+            Option(
+                "n_initial",
+                "int",
+                None,
+                "initial-time points, time-dependent problems (default: the problem's)",
+                check=positive,
+                check_text="> 0",
+            ),
             Option("sampling", "str", "uniform", "how collocation points are drawn", choices=list(SAMPLINGS)),
             Option("seed", "int", 0, "seed of the collocation points and of θ₀"),
             Option("device", "str", "auto", "torch device (auto: cuda when available)", choices=list(DEVICES)),
-            Option("threads", "int", 0, "torch threads per rank (0: cores ÷ ranks on the node)", check=nonnegative, check_text=">= 0"),
+            Option(
+                "threads",
+                "int",
+                0,
+                "torch threads per rank (0: cores ÷ ranks on the node)",
+                check=nonnegative,
+                check_text=">= 0",
+            ),
             Option("hessian", "str", "gauss_newton", "operator TAO's Newton solvers use", choices=list(HESSIAN_TYPES)),
-            Option("gram", "str", "auto", "Gram products from an explicit J or matrix-free (auto: explicit if J fits -pinn_gram_memory_mb)", choices=list(GRAM_MODES)),
-            Option("gram_memory_mb", "float", 1024.0, "per-rank memory budget for an explicit Jacobian", check=positive, check_text="> 0"),
-            Option("optimizer", "str", "", "named bundle of PETSc options (a preset); raw options override it", choices=["", *sorted(PRESETS)]),
+            Option(
+                "gram",
+                "str",
+                "auto",
+                "Gram products from an explicit J or matrix-free (auto: explicit if J fits -pinn_gram_memory_mb)",
+                choices=list(GRAM_MODES),
+            ),
+            Option(
+                "gram_memory_mb",
+                "float",
+                1024.0,
+                "per-rank memory budget for an explicit Jacobian",
+                check=positive,
+                check_text="> 0",
+            ),
+            Option(
+                "optimizer",
+                "str",
+                "",
+                "named bundle of PETSc options (a preset); raw options override it",
+                choices=["", *sorted(PRESETS)],
+            ),
             Option("optimizer_view", "bool", False, "print the options the preset expands to"),
-            Option("monitor_every", "int", 10, "record loss and rel. L2 in the history every k iterations", check=positive, check_text="> 0"),
-            Option("time_limit", "float", 0.0, "stop after this many seconds (0: no limit)", check=nonnegative, check_text=">= 0"),
+            Option(
+                "monitor_every",
+                "int",
+                10,
+                "record loss and rel. L2 in the history every k iterations",
+                check=positive,
+                check_text="> 0",
+            ),
+            Option(
+                "time_limit",
+                "float",
+                0.0,
+                "stop after this many seconds (0: no limit)",
+                check=nonnegative,
+                check_text=">= 0",
+            ),
             Option("report", "str", "", "write a JSON report to this file"),
             Option("checkpoint", "str", "", "write θ (.npy) here every -pinn_checkpoint_every iterations, atomically"),
             Option("checkpoint_every", "int", 100, "iterations between checkpoints", check=positive, check_text="> 0"),
             Option("load", "str", "", "start from θ saved in this .npy file"),
         ],
     )
+
+
+def problem_defaults(name: str) -> dict[str, float]:
+    """The float keyword parameters of a built-in problem's factory, with their defaults."""
+    import inspect
+
+    from .problems import PROBLEMS
+
+    sig = inspect.signature(PROBLEMS[name])
+    return {k: float(p.default) for k, p in sig.parameters.items() if isinstance(p.default, (int, float))}
+
+
+def read_problem_params(name: str) -> dict[str, float]:
+    """``-pinn_param_<key> value`` for the chosen problem (e.g. -pinn_param_k 4 for helmholtz2d)."""
+    from petsc4py import PETSc
+
+    db, allowed, out = PETSc.Options(), problem_defaults(name), {}
+    for key in db.getAll():
+        if key.startswith("pinn_param_"):
+            param = key[len("pinn_param_"):]
+            if param not in allowed:
+                raise PinnInputError(
+                    f"-{key}: problem {name!r} has no parameter {param!r}; allowed: {', '.join(allowed) or 'none'}"
+                )
+            try:
+                out[param] = float(db.getString(key))
+            except ValueError:
+                raise PinnInputError(f"-{key}: expected a number, got {db.getString(key)!r}") from None
+    return out
+
+
+def problem_params_help() -> str:
+    from .problems import PROBLEMS
+
+    lines = ["problem parameters (-pinn_param_<name> value):"]
+    for name in sorted(PROBLEMS):
+        params = problem_defaults(name)
+        if params:
+            lines.append(f"  {name}: " + ", ".join(f"-pinn_param_{k} <{v:g}>" for k, v in params.items()))
+    return "\n".join(lines)
 
 
 def resolve_device(name: str) -> str:
@@ -86,16 +187,29 @@ def run(opts: dict[str, Any]) -> dict[str, Any]:
     comm = PETSc.COMM_WORLD
     threads = configure_threads(comm.tompi4py(), opts["threads"])
     device = resolve_device(opts["device"])
-    problem = get_problem(opts["problem"])
+    problem = get_problem(opts["problem"], read_problem_params(opts["problem"]) or None)
     layers = opts["layers"] or problem.default_layers
     model = build_mlp(problem.dim, layers, opts["activation"], torch.float64, device)
     counts = {k: opts[f"n_{k}"] for k in ("interior", "boundary", "initial") if opts.get(f"n_{k}")}
-    obj = PinnObjective(problem, model, comm=comm, counts=counts, seed=opts["seed"], sampling=opts["sampling"],
-                        gram=opts["gram"], gram_memory_mb=opts["gram_memory_mb"])
+    obj = PinnObjective(
+        problem,
+        model,
+        comm=comm,
+        counts=counts,
+        seed=opts["seed"],
+        sampling=opts["sampling"],
+        gram=opts["gram"],
+        gram_memory_mb=opts["gram_memory_mb"],
+    )
     method = opts["optimizer"]
-    trainer = Trainer(obj, hessian=opts["hessian"], monitor_every=opts["monitor_every"],
-                      time_limit=opts["time_limit"], checkpoint=opts["checkpoint"],
-                      checkpoint_every=opts["checkpoint_every"])
+    trainer = Trainer(
+        obj,
+        hessian=opts["hessian"],
+        monitor_every=opts["monitor_every"],
+        time_limit=opts["time_limit"],
+        checkpoint=opts["checkpoint"],
+        checkpoint_every=opts["checkpoint_every"],
+    )
     x = obj.initial_vec()
     if opts["load"]:
         try:
@@ -103,7 +217,9 @@ def run(opts: dict[str, Any]) -> dict[str, Any]:
         except OSError as exc:
             raise PinnInputError(f"-pinn_load: cannot read {opts['load']!r}: {exc}") from None
         if theta0.shape != (obj.n_params,):
-            raise PinnInputError(f"-pinn_load: {opts['load']!r} holds shape {theta0.shape}, the network needs ({obj.n_params},)")
+            raise PinnInputError(
+                f"-pinn_load: {opts['load']!r} holds shape {theta0.shape}, the network needs ({obj.n_params},)"
+            )
         obj.set_from_full(x, theta0.astype(np.float64))
     x, res = trainer.solve(x)
     report = {
@@ -163,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             from .presets import print_help as presets_help
 
             presets_help(comm)
+            PETSc.Sys.Print(problem_params_help(), comm=comm)
             tao = PETSc.TAO().create(comm=comm)  # let PETSc list the TAO/KSP/PC options too
             tao.setType("lmvm")
             tao.setFromOptions()

@@ -9,6 +9,7 @@ about as cheap as a plain forward pass; any other module falls back to nested au
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -89,13 +90,11 @@ class MLP(nn.Module):
     def __init__(self, in_dim: int, hidden: Sequence[int], activation: str = "tanh") -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise PinnInputError(
-                f"unknown activation {activation!r}; allowed: {', '.join(sorted(ACTIVATIONS))}"
-            )
+            raise PinnInputError(f"unknown activation {activation!r}; allowed: {', '.join(sorted(ACTIVATIONS))}")
         if not hidden or any(int(w) <= 0 for w in hidden):
             raise PinnInputError(f"hidden layer widths must be positive integers, got {list(hidden)}")
         widths = [in_dim, *[int(w) for w in hidden], 1]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.activation = activation
         self._act = ACTIVATIONS[activation]
 
@@ -148,7 +147,9 @@ class FlatModel:
     Both are pure functions of θ, safe under torch.func transforms.
     """
 
-    def __init__(self, module: nn.Module, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, module: nn.Module, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+    ) -> None:
         self.module = module.to(dtype=dtype, device=device)
         self.dtype, self.device = dtype, torch.device(device)
         self.names = [n for n, _ in self.module.named_parameters()]
@@ -158,15 +159,13 @@ class FlatModel:
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
         """Views of θ shaped as the module's named parameters."""
-        return {
-            n: t.view(s) for n, t, s in zip(self.names, torch.split(theta, self.sizes), self.shapes)
-        }
+        return {n: t.view(s) for n, t, s in zip(self.names, torch.split(theta, self.sizes), self.shapes, strict=False)}
 
     def initial_theta(self, seed: int) -> Tensor:
         """Glorot-normal weights, zero biases, drawn from ``seed`` (same θ on every rank)."""
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
         parts = []
-        for name, shape in zip(self.names, self.shapes):
+        for name, shape in zip(self.names, self.shapes, strict=False):
             if name.endswith("weight") and len(shape) == 2:
                 std = math.sqrt(2.0 / (shape[0] + shape[1]))
                 parts.append(torch.randn(shape, generator=gen, dtype=torch.float64).flatten() * std)
@@ -186,5 +185,7 @@ class FlatModel:
         return autograd_jet(lambda p: functional_call(self.module, params, (p[None],)).reshape(()), x, order)
 
 
-def build_mlp(in_dim: int, hidden: Sequence[int], activation: str, dtype: torch.dtype, device: str | torch.device) -> FlatModel:
+def build_mlp(
+    in_dim: int, hidden: Sequence[int], activation: str, dtype: torch.dtype, device: str | torch.device
+) -> FlatModel:
     return FlatModel(MLP(in_dim, hidden, activation), dtype=dtype, device=device)

@@ -65,7 +65,7 @@ class PinnObjective:
         for b in problem.blocks:
             v = points[b.name]
             lo, hi = max(start - offset, 0), min(stop - offset, v.shape[0])
-            local[b.name] = v[lo:max(lo, hi)]
+            local[b.name] = v[lo : max(lo, hi)]
             offset += v.shape[0]
         self.residual = Residual(problem, model, local, self.global_counts)
         self.n_params = model.n_params

@@ -31,12 +31,17 @@ class _LocalBlock:
 class Residual:
     """r(θ) on this rank's slice of every block, with batched derivative products."""
 
-    def __init__(self, problem: Problem, model: FlatModel, local_points: dict[str, np.ndarray], global_counts: dict[str, int]) -> None:
+    def __init__(
+        self, problem: Problem, model: FlatModel, local_points: dict[str, np.ndarray], global_counts: dict[str, int]
+    ) -> None:
         self.problem, self.model = problem, model
         dev, dt = model.device, model.dtype
         self.blocks = [
-            _LocalBlock(b, torch.as_tensor(local_points[b.name], dtype=dt, device=dev),
-                        math.sqrt(b.weight / global_counts[b.name]))
+            _LocalBlock(
+                b,
+                torch.as_tensor(local_points[b.name], dtype=dt, device=dev),
+                math.sqrt(b.weight / global_counts[b.name]),
+            )
             for b in problem.blocks
         ]
         self.n_local = sum(lb.x.shape[0] for lb in self.blocks)

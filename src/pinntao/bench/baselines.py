@@ -31,9 +31,19 @@ def rel_l2(problem: Any, model: Any, theta: torch.Tensor) -> float:
     return float(torch.linalg.norm(u - ue) / torch.linalg.norm(ue))
 
 
-def run(problem_name: str, method: str, *, seed: int = 0, layers: tuple[int, ...] | None = None,
-        counts: dict[str, int] | None = None, max_it: int = 1000, time_limit: float = 0.0, lr: float = 1e-3,
-        monitor_every: int = 10, params: dict[str, float] | None = None) -> dict[str, Any]:
+def run(
+    problem_name: str,
+    method: str,
+    *,
+    seed: int = 0,
+    layers: tuple[int, ...] | None = None,
+    counts: dict[str, int] | None = None,
+    max_it: int = 1000,
+    time_limit: float = 0.0,
+    lr: float = 1e-3,
+    monitor_every: int = 10,
+    params: dict[str, float] | None = None,
+) -> dict[str, Any]:
     if method not in METHODS:
         raise ValueError(f"unknown baseline {method!r}; allowed: {', '.join(METHODS)}")
     torch.set_num_threads(available_cores())
@@ -53,8 +63,15 @@ def run(problem_name: str, method: str, *, seed: int = 0, layers: tuple[int, ...
     if method == "torch_adam":
         opt: torch.optim.Optimizer = torch.optim.Adam([theta], lr=lr)
     else:
-        opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=1, history_size=10, tolerance_grad=0.0,
-                                tolerance_change=0.0, line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            [theta],
+            lr=1.0,
+            max_iter=1,
+            history_size=10,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe",
+        )
     history: list[list[float]] = []
     t0 = time.perf_counter()
     reason, its, loss = "DIVERGED_MAXITS", 0, float("nan")
@@ -79,11 +96,24 @@ def run(problem_name: str, method: str, *, seed: int = 0, layers: tuple[int, ...
     if history[-1][0] != its:
         history.append([its, wall, loss, err])
     return {
-        "problem": problem.name, "n_params": model.n_params, "layers": list(layers), "activation": "tanh",
-        "n_points": {k: int(v.shape[0]) for k, v in pts.items()}, "ranks": 1, "device": "cpu",
-        "tao_type": "none", "method": method, "seed": seed, "iterations": its, "converged_reason": reason,
-        "message": "time limit reached" if reason == "CONVERGED_USER" else "", "loss": loss, "rel_l2": err,
-        "wall_s": wall, "history": history, "theta": theta.detach().numpy().tolist(),
+        "problem": problem.name,
+        "n_params": model.n_params,
+        "layers": list(layers),
+        "activation": "tanh",
+        "n_points": {k: int(v.shape[0]) for k, v in pts.items()},
+        "ranks": 1,
+        "device": "cpu",
+        "tao_type": "none",
+        "method": method,
+        "seed": seed,
+        "iterations": its,
+        "converged_reason": reason,
+        "message": "time limit reached" if reason == "CONVERGED_USER" else "",
+        "loss": loss,
+        "rel_l2": err,
+        "wall_s": wall,
+        "history": history,
+        "theta": theta.detach().numpy().tolist(),
         "versions": {"torch": torch.__version__},
     }
 
@@ -103,12 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     layers = tuple(int(w) for w in a.layers.split(",")) if a.layers else None
     params = {k: float(v) for k, v in (p.split("=", 1) for p in a.param)}
-    rep = run(a.problem, a.method, seed=a.seed, layers=layers, max_it=a.max_it, time_limit=a.time_limit, lr=a.lr,
-              monitor_every=a.monitor_every, params=params or None)
+    rep = run(
+        a.problem,
+        a.method,
+        seed=a.seed,
+        layers=layers,
+        max_it=a.max_it,
+        time_limit=a.time_limit,
+        lr=a.lr,
+        monitor_every=a.monitor_every,
+        params=params or None,
+    )
     with open(a.report, "w") as fh:
         json.dump(rep, fh)
-    print(f"{a.method} {a.problem}: iterations={rep['iterations']} loss={rep['loss']:.3e} rel_l2={rep['rel_l2']:.3e} "
-          f"wall={rep['wall_s']:.1f}s")
+    print(
+        f"{a.method} {a.problem}: iterations={rep['iterations']} loss={rep['loss']:.3e} rel_l2={rep['rel_l2']:.3e} "
+        f"wall={rep['wall_s']:.1f}s"
+    )
     return 0
 
 

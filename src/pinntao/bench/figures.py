@@ -29,8 +29,11 @@ def error_figures(reports: list[dict[str, Any]], path: Path, threshold: float) -
         h = np.asarray(r["history"], dtype=float)
         if h.size == 0:
             continue
-        kw = {"color": colors[r["label"]], "lw": 1.2, "label": r["label"] if r["seed"] == min(
-            q["seed"] for q in reports if q["label"] == r["label"]) else None}
+        kw = {
+            "color": colors[r["label"]],
+            "lw": 1.2,
+            "label": r["label"] if r["seed"] == min(q["seed"] for q in reports if q["label"] == r["label"]) else None,
+        }
         ax_t.loglog(np.maximum(h[:, 1], 1e-3), h[:, 3], **kw)
         ax_i.semilogy(h[:, 0], h[:, 3], **kw)
     for ax, xl in ((ax_t, "wall time [s]"), (ax_i, "iteration")):
@@ -80,10 +83,10 @@ def field_figure(reports: list[dict[str, Any]], out: Path, path: Path) -> None:
         b.semilogy(xs, np.abs(u - ue) + 1e-300)
         b.set_title("|error|")
     else:
-        n = int(round(len(x) ** 0.5))
+        n = round(len(x) ** 0.5)
         ext = [prob.domain.lo[1], prob.domain.hi[1], prob.domain.lo[0], prob.domain.hi[0]]
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
-        for ax, data, name in zip(axes, (u, ue, np.abs(u - ue)), ("PINN", "exact", "|error|")):
+        for ax, data, name in zip(axes, (u, ue, np.abs(u - ue)), ("PINN", "exact", "|error|"), strict=False):
             im = ax.imshow(data.reshape(n, n), origin="lower", extent=ext, aspect="auto")
             ax.set_title(name)
             ax.set_xlabel("x₂")

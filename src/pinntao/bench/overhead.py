@@ -38,14 +38,26 @@ def measure(problem_name: str, layers: str = "", reps: int = 20) -> dict[str, An
     theta = model.initial_theta(0)
     t_pinn = _best_ms(lambda: obj.objective_gradient(None, x, g), reps)
     t_torch = _best_ms(lambda: obj.residual.loss_grad(theta), reps)
-    return {"problem": problem_name, "n_params": obj.n_params, "n_points": obj.n_points,
-            "pinntao_ms": t_pinn, "torch_ms": t_torch, "overhead": t_pinn / t_torch}
+    return {
+        "problem": problem_name,
+        "n_params": obj.n_params,
+        "n_points": obj.n_points,
+        "pinntao_ms": t_pinn,
+        "torch_ms": t_torch,
+        "overhead": t_pinn / t_torch,
+    }
 
 
 def overhead_markdown(rows: list[dict[str, Any]]) -> str:
-    out = ["### Bridge overhead per objective + gradient evaluation (1 rank, best of 20)", "",
-           "| problem | P | N | pinntao (TAO callback) ms | plain torch ms | ratio |", "|---|---|---|---|---|---|"]
+    out = [
+        "### Bridge overhead per objective + gradient evaluation (1 rank, best of 20)",
+        "",
+        "| problem | P | N | pinntao (TAO callback) ms | plain torch ms | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        out.append(f"| {r['problem']} | {r['n_params']} | {r['n_points']} | {r['pinntao_ms']:.2f} | "
-                   f"{r['torch_ms']:.2f} | {r['overhead']:.2f} |")
+        out.append(
+            f"| {r['problem']} | {r['n_params']} | {r['n_points']} | {r['pinntao_ms']:.2f} | "
+            f"{r['torch_ms']:.2f} | {r['overhead']:.2f} |"
+        )
     return "\n".join(out) + "\n"

@@ -51,7 +51,8 @@ def parse_method(spec: str) -> Method:
     if spec in PRESETS:
         return Method(spec, "preset", ("-pinn_optimizer", spec))
     raise BenchInputError(
-        f"unknown method {spec!r}; allowed: {', '.join(sorted(PRESETS))}, {', '.join(TORCH_METHODS)}, or label=<options>"
+        f"unknown method {spec!r}; allowed: {', '.join(sorted(PRESETS))}, {', '.join(TORCH_METHODS)}, "
+        "or label=<options>"
     )
 
 
@@ -61,17 +62,48 @@ def run_path(out: Path, problem: str, method: Method, seed: int) -> Path:
 
 def command(problem: str, method: Method, seed: int, a: argparse.Namespace, report: Path) -> list[str]:
     if method.kind == "torch":
-        cmd = [sys.executable, "-m", "pinntao.bench.baselines", "--problem", problem, "--method", method.label,
-               "--seed", str(seed), "--max-it", str(a.max_it_first_order), "--time-limit", str(a.time_limit),
-               "--report", str(report)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pinntao.bench.baselines",
+            "--problem",
+            problem,
+            "--method",
+            method.label,
+            "--seed",
+            str(seed),
+            "--max-it",
+            str(a.max_it_first_order),
+            "--time-limit",
+            str(a.time_limit),
+            "--report",
+            str(report),
+        ]
         if a.layers:
             cmd += ["--layers", a.layers]
         return cmd
     max_it = a.max_it_first_order if method.label in ("adam", "lbfgs") else a.max_it
-    cmd = [sys.executable, "-m", "pinntao", "-pinn_problem", problem, "-pinn_seed", str(seed),
-           "-tao_max_it", str(max_it), "-pinn_time_limit", str(a.time_limit), "-pinn_report", str(report),
-           "-pinn_checkpoint", str(report.with_suffix(".npy")), "-pinn_checkpoint_every", "1000000000",
-           *method.options, *shlex.split(a.extra)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pinntao",
+        "-pinn_problem",
+        problem,
+        "-pinn_seed",
+        str(seed),
+        "-tao_max_it",
+        str(max_it),
+        "-pinn_time_limit",
+        str(a.time_limit),
+        "-pinn_report",
+        str(report),
+        "-pinn_checkpoint",
+        str(report.with_suffix(".npy")),
+        "-pinn_checkpoint_every",
+        "1000000000",
+        *method.options,
+        *shlex.split(a.extra),
+    ]
     if a.layers:
         cmd += ["-pinn_layers", a.layers]
     if a.np > 1:
@@ -80,7 +112,9 @@ def command(problem: str, method: Method, seed: int, a: argparse.Namespace, repo
     return cmd
 
 
-def run_matrix(a: argparse.Namespace, problems: list[str], methods: list[Method], seeds: list[int], out: Path) -> list[dict[str, Any]]:
+def run_matrix(
+    a: argparse.Namespace, problems: list[str], methods: list[Method], seeds: list[int], out: Path
+) -> list[dict[str, Any]]:
     reports = []
     total = len(problems) * len(methods) * len(seeds)
     k = 0
@@ -94,11 +128,18 @@ def run_matrix(a: argparse.Namespace, problems: list[str], methods: list[Method]
                 else:
                     t0 = time.perf_counter()
                     tmp = path.with_suffix(".json.partial")
-                    proc = subprocess.run(command(p, m, s, a, tmp), capture_output=True, text=True,
-                                          timeout=a.time_limit * 3 + 600 if a.time_limit else None)
+                    proc = subprocess.run(
+                        command(p, m, s, a, tmp),
+                        capture_output=True,
+                        text=True,
+                        timeout=a.time_limit * 3 + 600 if a.time_limit else None,
+                    )
                     if proc.returncode != 0 or not tmp.exists():
-                        print(f"[{k}/{total}] {p} {m.label} seed={s}: FAILED (exit {proc.returncode})\n{proc.stderr[-2000:]}",
-                              flush=True)
+                        print(
+                            f"[{k}/{total}] {p} {m.label} seed={s}: FAILED (exit {proc.returncode})\n"
+                            + proc.stderr[-2000:],
+                            flush=True,
+                        )
                         continue
                     npy = tmp.with_suffix(".npy")
                     if npy.exists():
@@ -128,19 +169,27 @@ def summarize(reports: list[dict[str, Any]], threshold: float) -> list[dict[str,
         errs = np.array([r["rel_l2"] for r in rs])
         tta = [time_to(r["history"], threshold) for r in rs]
         reached = [t for t in tta if t is not None]
-        rank = [r["solver_stats"]["pc"]["ranks"][-1] for r in rs
-                if r.get("solver_stats", {}).get("pc", {}).get("ranks")]
-        rows.append({
-            "problem": prob, "method": label, "seeds": len(rs), "n_params": rs[0]["n_params"],
-            "rel_l2_median": float(np.median(errs)), "rel_l2_min": float(errs.min()), "rel_l2_max": float(errs.max()),
-            "loss_median": float(np.median([r["loss"] for r in rs])),
-            "iterations_median": int(np.median([r["iterations"] for r in rs])),
-            "wall_s_median": float(np.median([r["wall_s"] for r in rs])),
-            "s_per_it": float(np.median([r["wall_s"] / max(r["iterations"], 1) for r in rs])),
-            "time_to_threshold_s": float(np.median(reached)) if len(reached) == len(rs) else None,
-            "rank": int(np.median(rank)) if rank else None,
-            "paper": paper_result(prob, label),
-        })
+        rank = [
+            r["solver_stats"]["pc"]["ranks"][-1] for r in rs if r.get("solver_stats", {}).get("pc", {}).get("ranks")
+        ]
+        rows.append(
+            {
+                "problem": prob,
+                "method": label,
+                "seeds": len(rs),
+                "n_params": rs[0]["n_params"],
+                "rel_l2_median": float(np.median(errs)),
+                "rel_l2_min": float(errs.min()),
+                "rel_l2_max": float(errs.max()),
+                "loss_median": float(np.median([r["loss"] for r in rs])),
+                "iterations_median": int(np.median([r["iterations"] for r in rs])),
+                "wall_s_median": float(np.median([r["wall_s"] for r in rs])),
+                "s_per_it": float(np.median([r["wall_s"] / max(r["iterations"], 1) for r in rs])),
+                "time_to_threshold_s": float(np.median(reached)) if len(reached) == len(rs) else None,
+                "rank": int(np.median(rank)) if rank else None,
+                "paper": paper_result(prob, label),
+            }
+        )
     return rows
 
 
@@ -148,15 +197,21 @@ def markdown(rows: list[dict[str, Any]], threshold: float) -> str:
     out = []
     for prob in dict.fromkeys(r["problem"] for r in rows):
         rs = [r for r in rows if r["problem"] == prob]
-        out += [f"### {prob} (P = {rs[0]['n_params']})", "",
-                f"| method | seeds | rel. L2 median [min, max] | loss | its | wall s | s/it | time to {threshold:g} s | kept rank | paper |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            f"### {prob} (P = {rs[0]['n_params']})",
+            "",
+            f"| method | seeds | rel. L2 median [min, max] | loss | its | wall s | s/it | time to {threshold:g} s "
+            "| kept rank | paper |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in sorted(rs, key=lambda r: r["rel_l2_median"]):
             tta = f"{r['time_to_threshold_s']:.1f}" if r["time_to_threshold_s"] is not None else "not reached"
             out.append(
-                f"| {r['method']} | {r['seeds']} | {r['rel_l2_median']:.2e} [{r['rel_l2_min']:.1e}, {r['rel_l2_max']:.1e}] "
+                f"| {r['method']} | {r['seeds']} | {r['rel_l2_median']:.2e} "
+                f"[{r['rel_l2_min']:.1e}, {r['rel_l2_max']:.1e}] "
                 f"| {r['loss_median']:.1e} | {r['iterations_median']} | {r['wall_s_median']:.1f} | {r['s_per_it']:.3f} "
-                f"| {tta} | {r['rank'] if r['rank'] is not None else ''} | {r['paper'] or ''} |")
+                f"| {tta} | {r['rank'] if r['rank'] is not None else ''} | {r['paper'] or ''} |"
+            )
         out.append("")
     return "\n".join(out)
 
@@ -169,15 +224,26 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m pinntao.bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m pinntao.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--problems", default="poisson2d")
-    ap.add_argument("--methods", default="sngd,engd,lbfgs,adam,torch_lbfgs,torch_adam",
-                    help="comma-separated; a raw method 'label=<options>' must be passed with --method instead")
-    ap.add_argument("--method", action="append", default=[], help="one more method, e.g. 'sngd_r100=-pinn_optimizer sngd -pc_sketch_rank 100'")
+    ap.add_argument(
+        "--methods",
+        default="sngd,engd,lbfgs,adam,torch_lbfgs,torch_adam",
+        help="comma-separated; a raw method 'label=<options>' must be passed with --method instead",
+    )
+    ap.add_argument(
+        "--method",
+        action="append",
+        default=[],
+        help="one more method, e.g. 'sngd_r100=-pinn_optimizer sngd -pc_sketch_rank 100'",
+    )
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--max-it", type=int, default=1000, help="iteration cap for second-order methods")
-    ap.add_argument("--max-it-first-order", type=int, default=20000, help="iteration cap for adam/lbfgs and torch baselines")
+    ap.add_argument(
+        "--max-it-first-order", type=int, default=20000, help="iteration cap for adam/lbfgs and torch baselines"
+    )
     ap.add_argument("--time-limit", type=float, default=300.0, help="seconds per run (0: none)")
     ap.add_argument("--threshold", type=float, default=1e-3, help="rel. L2 for the time-to-accuracy column")
     ap.add_argument("--layers", default="", help="override every problem's hidden layers")

@@ -112,7 +112,9 @@ class _LowRankPC:
             return
         o = self.obj
         b_loc = o.local_tensor(b)
-        c = torch.as_tensor(allreduce_sum(o.mpi, to_numpy(self.U_loc.T @ b_loc)), dtype=b_loc.dtype, device=b_loc.device)
+        c = torch.as_tensor(
+            allreduce_sum(o.mpi, to_numpy(self.U_loc.T @ b_loc)), dtype=b_loc.dtype, device=b_loc.device
+        )
         x.setArray(to_numpy(self.combine(b_loc, c)))
 
     def applyTranspose(self, pc: PETSc.PC, b: PETSc.Vec, x: PETSc.Vec) -> None:
@@ -120,8 +122,10 @@ class _LowRankPC:
 
     def view(self, pc: PETSc.PC, viewer: PETSc.Viewer) -> None:
         rank = self.stats["ranks"][-1] if self.stats["ranks"] else 0
-        viewer.printfASCII(f"  {type(self).__name__}: kept rank {rank}, {self.stats['factorizations']} factorizations, "
-                           f"{self.stats['factor_s']:.3g} s\n")
+        viewer.printfASCII(
+            f"  {type(self).__name__}: kept rank {rank}, {self.stats['factorizations']} factorizations, "
+            f"{self.stats['factor_s']:.3g} s\n"
+        )
         viewer.printfASCII("    " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
 
     # -- what subclasses define ------------------------------------------------------------
@@ -139,7 +143,14 @@ class _LowRankPC:
 _SKETCH_OPTIONS = [
     Option("rank", "int", 50, "initial sketch rank estimate r (sketch size r + p)", check=positive, check_text="> 0"),
     Option("oversample", "int", 10, "oversampling p added to the kept rank", check=nonnegative, check_text=">= 0"),
-    Option("max_rank", "int", 0, "upper bound on the sketch size (0: P; larger values are clamped to P)", check=nonnegative, check_text=">= 0"),
+    Option(
+        "max_rank",
+        "int",
+        0,
+        "upper bound on the sketch size (0: P; larger values are clamped to P)",
+        check=nonnegative,
+        check_text=">= 0",
+    ),
     Option("tol", "float", 1e-13, "eigenvalues <= tol are truncated", check=positive, check_text="> 0"),
     Option("mu", "float", 0.0, "damping μ added to the kept eigenvalues", check=nonnegative, check_text=">= 0"),
     Option("refresh", "int", 1, "re-sketch every k-th new linearisation point", check=positive, check_text="> 0"),
@@ -152,8 +163,12 @@ class SketchedPseudoInverse(_LowRankPC):
     """Randomized low-rank pseudo-inverse of G: SNGD's direction U Λ⁻¹ Uᵀ b."""
 
     options = OptionSet(
-        "Sketched pseudo-inverse PC (pinntao.pc.SketchedPseudoInverse)", "pc_sketch_",
-        [*_SKETCH_OPTIONS, Option("passes", "int", 2, "1: one-pass T = QᵀA(QᵀM)⁻¹, 2: two-pass T = QᵀGQ", choices=None)],
+        "Sketched pseudo-inverse PC (pinntao.pc.SketchedPseudoInverse)",
+        "pc_sketch_",
+        [
+            *_SKETCH_OPTIONS,
+            Option("passes", "int", 2, "1: one-pass T = QᵀA(QᵀM)⁻¹, 2: two-pass T = QᵀGQ", choices=None),
+        ],
     )
 
     def __init__(self) -> None:
@@ -182,8 +197,13 @@ class SketchedPseudoInverse(_LowRankPC):
         return lr
 
     def sketch(self, obj: Any, theta: Tensor, M: Tensor) -> LowRank:
-        return randomized_eig(self._gram(obj, theta), M, passes=self.opts["passes"], tol=self.opts["tol"],
-                              form=lambda Q: obj.gram_form(theta, Q))
+        return randomized_eig(
+            self._gram(obj, theta),
+            M,
+            passes=self.opts["passes"],
+            tol=self.opts["tol"],
+            form=lambda Q: obj.gram_form(theta, Q),
+        )
 
 
 class NystromPC(SketchedPseudoInverse):
@@ -212,16 +232,36 @@ class ExactPseudoInverse(_LowRankPC):
     """ENGD: the exact pseudo-inverse (G + μI)⁺ from the full Jacobian."""
 
     options = OptionSet(
-        "Exact Gram pseudo-inverse PC, ENGD (pinntao.pc.ExactPseudoInverse)", "pc_engd_",
+        "Exact Gram pseudo-inverse PC, ENGD (pinntao.pc.ExactPseudoInverse)",
+        "pc_engd_",
         [
-            Option("tol", "float", 1e-13, "eigenvalues <= max(tol, rtol λ_max) are treated as zero", check=positive,
-                   check_text="> 0"),
-            Option("rtol", "float", 0.0, "relative cut (0: eps·max(N, P), as least squares)", check=nonnegative,
-                   check_text=">= 0"),
+            Option(
+                "tol",
+                "float",
+                1e-13,
+                "eigenvalues <= max(tol, rtol λ_max) are treated as zero",
+                check=positive,
+                check_text="> 0",
+            ),
+            Option(
+                "rtol",
+                "float",
+                0.0,
+                "relative cut (0: eps·max(N, P), as least squares)",
+                check=nonnegative,
+                check_text=">= 0",
+            ),
             Option("mu", "float", 0.0, "damping μ: (G + μI)⁺", check=nonnegative, check_text=">= 0"),
-            Option("form", "str", "auto", "gram: eigh of the P × P matrix G; kernel: thin SVD of the N × P matrix J "
-                   "(auto: kernel when N < P)", choices=list(ENGD_FORMS)),
-            Option("refresh", "int", 1, "refactor every k-th new linearisation point", check=positive, check_text="> 0"),
+            Option(
+                "form",
+                "str",
+                "auto",
+                "gram: eigh of the P × P matrix G; kernel: thin SVD of the N × P matrix J (auto: kernel when N < P)",
+                choices=list(ENGD_FORMS),
+            ),
+            Option(
+                "refresh", "int", 1, "refactor every k-th new linearisation point", check=positive, check_text="> 0"
+            ),
         ],
     )
 

@@ -3,6 +3,7 @@ module here and register it in :data:`PROBLEMS` (or pass your own Problem to the
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from ..errors import PinnInputError
@@ -10,20 +11,39 @@ from .base import Block, Box, Problem
 from .heat import heat1d
 from .poisson import poisson1d, poisson2d
 
-PROBLEMS: dict[str, Callable[[], Problem]] = {
+PROBLEMS: dict[str, Callable[..., Problem]] = {
     "poisson1d": poisson1d,
     "poisson2d": poisson2d,
     "heat1d": heat1d,
 }
 
 
-def get_problem(name: str) -> Problem:
-    """The built-in problem called ``name``; a clear error lists the names allowed."""
+def problem_params(name: str) -> dict[str, float]:
+    """The keyword parameters of a built-in problem and their defaults."""
+    factory = _factory(name)
+    return {k: float(p.default) for k, p in inspect.signature(factory).parameters.items()
+            if isinstance(p.default, (int, float))}
+
+
+def _factory(name: str) -> Callable[..., Problem]:
     try:
-        factory = PROBLEMS[name]
+        return PROBLEMS[name]
     except KeyError:
         raise PinnInputError(f"unknown problem {name!r}; allowed: {', '.join(sorted(PROBLEMS))}") from None
-    return factory()
 
 
-__all__ = ["PROBLEMS", "Block", "Box", "Problem", "get_problem"]
+def get_problem(name: str, params: dict[str, float] | None = None) -> Problem:
+    """The built-in problem called ``name`` with optional parameter overrides; clear errors
+    list the names and parameters allowed."""
+    factory = _factory(name)
+    params = dict(params or {})
+    allowed = problem_params(name)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise PinnInputError(
+            f"problem {name!r} has no parameter(s) {', '.join(unknown)}; allowed: {', '.join(allowed) or 'none'}"
+        )
+    return factory(**params)
+
+
+__all__ = ["PROBLEMS", "Block", "Box", "Problem", "get_problem", "problem_params"]

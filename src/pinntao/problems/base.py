@@ -62,7 +62,7 @@ class Box:
         counts = np.floor(quota).astype(int)
         counts[np.argsort(counts - quota)[: n - counts.sum()]] += 1
         out = []
-        for (k, side), m in zip(faces, counts):
+        for (k, side), m in zip(faces, counts, strict=False):
             if m == 0:
                 continue
             pts = lo + (hi - lo) * self._unit(int(m), self.dim, rng, sampling)
@@ -75,7 +75,7 @@ class Box:
 
     def grid(self, per_dim: int) -> np.ndarray:
         """A tensor grid with ``per_dim`` nodes per dimension, boundary included."""
-        axes = [np.linspace(a, b, per_dim) for a, b in zip(self.lo, self.hi)]
+        axes = [np.linspace(a, b, per_dim) for a, b in zip(self.lo, self.hi, strict=False)]
         return np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
 
 

@@ -20,7 +20,8 @@ class Adam:
     """θ ← θ − lr · m̂ / (√v̂ + ε) with bias-corrected moments m, v of ∇L."""
 
     options = OptionSet(
-        "Adam TAO (pinntao.solvers.Adam)", "tao_adam_",
+        "Adam TAO (pinntao.solvers.Adam)",
+        "tao_adam_",
         [
             Option("lr", "float", 1e-3, "learning rate", check=positive, check_text="> 0"),
             Option("beta1", "float", 0.9, "first-moment decay", check=lambda v: 0 <= v < 1, check_text="in [0, 1)"),

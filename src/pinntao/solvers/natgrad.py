@@ -35,14 +35,34 @@ class NaturalGradient:
     """TAO python context: ``-tao_type python -tao_python_type pinntao.solvers.NaturalGradient``."""
 
     options = OptionSet(
-        "Natural-gradient TAO (pinntao.solvers.NaturalGradient)", "tao_ng_",
+        "Natural-gradient TAO (pinntao.solvers.NaturalGradient)",
+        "tao_ng_",
         [
-            Option("linesearch", "str", "grid", "grid: best of η = base^j in one batched pass; tao: the Tao's TaoLineSearch",
-                   choices=list(LINESEARCHES)),
+            Option(
+                "linesearch",
+                "str",
+                "grid",
+                "grid: best of η = base^j in one batched pass; tao: the Tao's TaoLineSearch",
+                choices=list(LINESEARCHES),
+            ),
             Option("ls_steps", "int", 31, "grid line search: number of candidates", check=positive, check_text="> 0"),
-            Option("ls_chunk", "int", 4, "grid line search: candidates per batched pass; stops at the first interior "
-                   "minimum (= ls_steps: exhaustive)", check=positive, check_text="> 0"),
-            Option("ls_base", "float", 0.5, "grid line search: η = base^j", check=lambda v: 0 < v < 1, check_text="in (0, 1)"),
+            Option(
+                "ls_chunk",
+                "int",
+                4,
+                "grid line search: candidates per batched pass; stops at the first interior "
+                "minimum (= ls_steps: exhaustive)",
+                check=positive,
+                check_text="> 0",
+            ),
+            Option(
+                "ls_base",
+                "float",
+                0.5,
+                "grid line search: η = base^j",
+                check=lambda v: 0 < v < 1,
+                check_text="in (0, 1)",
+            ),
         ],
     )
     default_pc = "pinntao.pc.SketchedPseudoInverse"
@@ -71,7 +91,9 @@ class NaturalGradient:
             self.opts = self.options.read(tao.getOptionsPrefix() or "")
 
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
-        viewer.printfASCII("  natural-gradient step d = KSP(G) ∇L, " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
+        viewer.printfASCII(
+            "  natural-gradient step d = KSP(G) ∇L, " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n"
+        )
         tao.getKSP().view(viewer)
 
     # -- the iteration ---------------------------------------------------------------------
@@ -97,7 +119,7 @@ class NaturalGradient:
         best_f, best_eta = f, 0.0
         chunk = self.opts["ls_chunk"]
         for start in range(0, etas.size, chunk):
-            cand = etas[start:start + chunk]
+            cand = etas[start : start + chunk]
             if obj is not None:
                 fs = obj.losses_along(theta, dt, torch.as_tensor(cand, dtype=theta.dtype, device=theta.device))
             else:  # a foreign objective: one evaluation per candidate
@@ -128,7 +150,10 @@ class NaturalGradient:
         if ls is not None:
             ls.useTAORoutine(tao)
         max_it = tao.getMaximumIterations()
-        self.message, self.stats = "", {"ksp_its": 0, "eta": [], "time_s": {"direction": 0.0, "linesearch": 0.0, "gradient": 0.0}}
+        self.message, self.stats = (
+            "",
+            {"ksp_its": 0, "eta": [], "time_s": {"direction": 0.0, "linesearch": 0.0, "gradient": 0.0}},
+        )
         clock = self.stats["time_s"]
 
         f = tao.computeObjectiveGradient(x, g)
@@ -148,7 +173,9 @@ class NaturalGradient:
             self.stats["ksp_its"] += ksp.getIterationNumber()
             slope = g.dot(d)
             if ksp.getConvergedReason() < 0 and not math.isfinite(d.norm()):
-                self._stop(tao, R.DIVERGED_NAN, f"KSP failed ({ksp.getConvergedReason()}): non-finite direction, step rejected")
+                self._stop(
+                    tao, R.DIVERGED_NAN, f"KSP failed ({ksp.getConvergedReason()}): non-finite direction, step rejected"
+                )
                 break
             if not math.isfinite(slope):
                 self._stop(tao, R.DIVERGED_NAN, "non-finite direction, step rejected")
