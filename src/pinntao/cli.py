@@ -279,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             from .presets import print_help as presets_help
 
             presets_help(comm)
+            from .docs import object_option_sets
+
+            for oset in object_option_sets():
+                oset.print_help(comm)
             PETSc.Sys.Print(problem_params_help(), comm=comm)
             tao = PETSc.TAO().create(comm=comm)  # let PETSc list the TAO/KSP/PC options too
             tao.setType("lmvm")

@@ -119,7 +119,7 @@ class OptionSet:
         rows = ["| option | default | meaning |", "|---|---|---|"]
         for o in self.options.values():
             allowed = f" Allowed: {', '.join(f'`{c}`' for c in o.choices)}." if o.choices else ""
-            rows.append(f"| `-{self.prefix}{o.name}` | `{o.default_text()}` | {o.help}{allowed} |")
+            rows.append(f"| `-{self.prefix}{o.name}` | `{o.default_text()}` | {o.help}.{allowed} |")
         return "\n".join(rows)
 
 

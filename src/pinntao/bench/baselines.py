@@ -63,32 +63,33 @@ def run(
     if method == "torch_adam":
         opt: torch.optim.Optimizer = torch.optim.Adam([theta], lr=lr)
     else:
-        opt = torch.optim.LBFGS(
-            [theta],
-            lr=1.0,
-            max_iter=1,
-            history_size=10,
-            tolerance_grad=0.0,
-            tolerance_change=0.0,
-            line_search_fn="strong_wolfe",
-        )
+        # torch's LBFGS keeps its history across step() calls but stalls when each call does a
+        # single iteration; one call runs `monitor_every` iterations (counted by its state)
+        opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=monitor_every, history_size=10, tolerance_grad=0.0,
+                                tolerance_change=0.0, line_search_fn="strong_wolfe")
     history: list[list[float]] = []
     t0 = time.perf_counter()
     reason, its, loss = "DIVERGED_MAXITS", 0, float("nan")
-    for its in range(max_it + 1):
-        if its % monitor_every == 0 or its == max_it:
-            with torch.no_grad():
-                loss = float(res.loss(theta))
-            history.append([its, time.perf_counter() - t0, loss, rel_l2(problem, model, theta.detach())])
-            if not math.isfinite(loss):
-                reason = "DIVERGED_NAN"
-                break
-        if its == max_it:
+    while True:
+        with torch.no_grad():
+            loss = float(res.loss(theta))
+        history.append([its, time.perf_counter() - t0, loss, rel_l2(problem, model, theta.detach())])
+        if not math.isfinite(loss):
+            reason = "DIVERGED_NAN"
+            break
+        if its >= max_it:
             break
         if time_limit > 0 and time.perf_counter() - t0 > time_limit:
             reason = "CONVERGED_USER"
             break
-        opt.step(closure)
+        if method == "torch_adam":
+            for _ in range(min(monitor_every, max_it - its)):
+                opt.step(closure)
+            its = min(its + monitor_every, max_it)
+        else:
+            opt.param_groups[0]["max_iter"] = min(monitor_every, max_it - its)
+            opt.step(closure)
+            its = int(opt.state[theta]["n_iter"])
     wall = time.perf_counter() - t0
     with torch.no_grad():
         loss = float(res.loss(theta))
