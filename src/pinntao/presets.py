@@ -45,6 +45,10 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("pc_sketch_passes", "2"),
         ],
     ),
+    "sngd_damped": ("SNGD with the damped pseudo-inverse (G_r + μI)⁻¹, μ = 1e-10: robust from a cold start",
+                    [*_NG, ("ksp_type", "preonly"), ("pc_type", "python"),
+                     ("pc_python_type", "pinntao.pc.SketchedPseudoInverse"), ("pc_sketch_passes", "2"),
+                     ("pc_sketch_mu", "1e-10")]),
     "sngd1": (
         "sketched natural gradient, one-pass sketch",
         [

@@ -61,6 +61,7 @@ class _LowRankPC:
         self._key: Tensor | None = None
         self._changes = 0
         self.stats: dict[str, Any] = {"factorizations": 0, "ranks": [], "factor_s": 0.0}
+        self.mu = 0.0
         self.failed = ""
 
     # -- PCPYTHON protocol -----------------------------------------------------------------
@@ -99,6 +100,7 @@ class _LowRankPC:
             return
         a, b = self.obj.rstart, self.obj.rend
         self.U_loc, self.lam = lr.U[a:b].contiguous(), lr.lam
+        self.mu = self.opts.get("mu", 0.0)
         self.weights = self.apply_weights(lr)
         self.stats["factorizations"] += 1
         self.stats["ranks"].append(lr.rank)
@@ -133,7 +135,7 @@ class _LowRankPC:
         raise NotImplementedError
 
     def apply_weights(self, lr: LowRank) -> Tensor:
-        return 1.0 / (lr.lam + self.opts.get("mu", 0.0))
+        return 1.0 / (lr.lam + self.mu)
 
     def combine(self, b_loc: Tensor, c: Tensor) -> Tensor:
         assert self.U_loc is not None and self.weights is not None
@@ -218,8 +220,7 @@ class NystromPC(SketchedPseudoInverse):
         return nystrom(self._gram(obj, theta), M, tol=self.opts["tol"])
 
     def apply_weights(self, lr: LowRank) -> Tensor:
-        mu = self.opts["mu"] or (float(lr.lam[-1]) if lr.rank else 1.0)
-        self.mu_used = mu
+        mu = self.mu or (float(lr.lam[-1]) if lr.rank else 1.0)
         lam_r = float(lr.lam[-1]) if lr.rank else 0.0
         return (lam_r + mu) / (lr.lam + mu) - 1.0  # combine adds b back: U(w−1)Uᵀb + b
 
