@@ -12,6 +12,8 @@ from pinntao.problems import PROBLEMS, get_problem
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
 def test_exact_solution_has_zero_residual(name):
     prob = get_problem(name)
+    if prob.reference:
+        pytest.skip("numerical reference solution: checked in test_problems_zoo.py")
     pts = prob.sample({}, seed=1)
     for block in prob.blocks:
         x = torch.as_tensor(pts[block.name][:50], dtype=torch.float64)
@@ -28,6 +30,8 @@ def test_residual_detects_a_wrong_solution(name):
     pts = prob.sample({}, seed=1)
     block = prob.blocks[0]
     x = torch.as_tensor(pts[block.name][:50], dtype=torch.float64)
+    if prob.reference:
+        pytest.skip("numerical reference solution")
     jet = autograd_jet(lambda p: prob.exact(p[None])[0] + 0.1 * torch.sin(3 * p.sum()), x, block.order)
     assert block.residual(jet, x).abs().max().item() > 1e-3
 
@@ -55,7 +59,7 @@ def test_points_depend_only_on_seed():
 
 
 def test_unknown_problem_lists_allowed():
-    with pytest.raises(PinnInputError, match="allowed: .*poisson2d"):
+    with pytest.raises(PinnInputError, match=r"allowed: .*poisson2d"):
         get_problem("poisson9d")
 
 

@@ -8,13 +8,25 @@ from collections.abc import Callable
 
 from ..errors import PinnInputError
 from .base import Block, Box, Problem
+from .burgers import burgers1d
 from .heat import heat1d
+from .helmholtz import helmholtz2d
+from .multiscale import poisson1d_multiscale, poisson2d_multiscale
+from .oned import nonlinear1d_neumann, singular_perturbation
 from .poisson import poisson1d, poisson2d
+from .transport import transport1d
 
 PROBLEMS: dict[str, Callable[..., Problem]] = {
     "poisson1d": poisson1d,
     "poisson2d": poisson2d,
     "heat1d": heat1d,
+    "poisson1d_multiscale": poisson1d_multiscale,
+    "poisson2d_multiscale": poisson2d_multiscale,
+    "helmholtz2d": helmholtz2d,
+    "singular_perturbation": singular_perturbation,
+    "nonlinear1d_neumann": nonlinear1d_neumann,
+    "transport1d": transport1d,
+    "burgers1d": burgers1d,
 }
 
 

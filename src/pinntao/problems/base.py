@@ -118,6 +118,7 @@ class Problem:
     eval_per_dim: int = 0  # evaluation grid nodes per dimension (0: pick by dimension)
     description: str = ""
     params: dict[str, float] = field(default_factory=dict)
+    reference: bool = False  # True: ``exact`` is a numerical reference, not a closed form
 
     @property
     def dim(self) -> int:
@@ -146,7 +147,3 @@ class Problem:
         return self.domain.grid(per)
 
 
-def as_tensor(a: np.ndarray, like: Tensor | None = None, *, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> Tensor:
-    if like is not None:
-        dtype, device = like.dtype, like.device
-    return torch.as_tensor(a, dtype=dtype, device=device)
