@@ -33,8 +33,11 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
 def problem_params(name: str) -> dict[str, float]:
     """The keyword parameters of a built-in problem and their defaults."""
     factory = _factory(name)
-    return {k: float(p.default) for k, p in inspect.signature(factory).parameters.items()
-            if isinstance(p.default, (int, float))}
+    return {
+        k: float(p.default)
+        for k, p in inspect.signature(factory).parameters.items()
+        if isinstance(p.default, (int, float))
+    }
 
 
 def _factory(name: str) -> Callable[..., Problem]:

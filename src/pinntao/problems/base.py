@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from scipy.stats import qmc
 from torch import Tensor
 
@@ -145,5 +144,3 @@ class Problem:
         """Fixed evaluation grid for the relative L2 error."""
         per = self.eval_per_dim or {1: 1001, 2: 101, 3: 31}.get(self.dim, 11)
         return self.domain.grid(per)
-
-

@@ -25,7 +25,9 @@ from .base import Block, Box, Problem
 PI = math.pi
 
 
-def reference_burgers(tx: torch.Tensor, nu: float, nodes: int = 801, zmax: float = 20.0, chunk: int = 1024) -> torch.Tensor:
+def reference_burgers(
+    tx: torch.Tensor, nu: float, nodes: int = 801, zmax: float = 20.0, chunk: int = 1024
+) -> torch.Tensor:
     """u(t, x) at points tx (n, 2) by Cole-Hopf quadrature (float64, no autograd)."""
     tx = tx.detach().to(torch.float64)
     t, x = tx[:, 0], tx[:, 1]
@@ -54,12 +56,21 @@ def burgers1d(nu: float = 0.01 / PI) -> Problem:
         name="burgers1d",
         domain=box,
         blocks=[
-            Block("interior", "interior", box.interior,
-                  residual=lambda j, x: j.d(0) + j.u * j.d(1) - nu * j.dd(1)),
-            Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, [(1, 0), (1, 1)], s),
-                  residual=lambda j, x: j.u, order=0),
-            Block("initial", "initial", lambda n, rng, s: box.faces(n, rng, [(0, 0)], s),
-                  residual=lambda j, x: j.u + torch.sin(PI * x[:, 1]), order=0),
+            Block("interior", "interior", box.interior, residual=lambda j, x: j.d(0) + j.u * j.d(1) - nu * j.dd(1)),
+            Block(
+                "boundary",
+                "boundary",
+                lambda n, rng, s: box.faces(n, rng, [(1, 0), (1, 1)], s),
+                residual=lambda j, x: j.u,
+                order=0,
+            ),
+            Block(
+                "initial",
+                "initial",
+                lambda n, rng, s: box.faces(n, rng, [(0, 0)], s),
+                residual=lambda j, x: j.u + torch.sin(PI * x[:, 1]),
+                order=0,
+            ),
         ],
         exact=exact,
         default_counts={"interior": 2000, "boundary": 200, "initial": 200},

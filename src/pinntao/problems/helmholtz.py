@@ -27,8 +27,13 @@ def helmholtz2d(k: float = 1.0, a1: float = 1.0, a2: float = 4.0) -> Problem:
         domain=box,
         blocks=[
             Block("interior", "interior", box.interior, residual=lambda j, x: j.laplacian() + k**2 * j.u - q(x)),
-            Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
-                  residual=lambda j, x: j.u - exact(x), order=0),
+            Block(
+                "boundary",
+                "boundary",
+                lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
+                residual=lambda j, x: j.u - exact(x),
+                order=0,
+            ),
         ],
         exact=exact,
         default_counts={"interior": 2000, "boundary": 400},

@@ -27,8 +27,13 @@ def poisson1d_multiscale() -> Problem:
         domain=box,
         blocks=[
             Block("interior", "interior", box.interior, residual=lambda j, x: -j.dd(0) - f(x)),
-            Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
-                  residual=lambda j, x: j.u - exact(x), order=0),
+            Block(
+                "boundary",
+                "boundary",
+                lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
+                residual=lambda j, x: j.u - exact(x),
+                order=0,
+            ),
         ],
         exact=exact,
         default_counts={"interior": 1000, "boundary": 2},
@@ -57,8 +62,13 @@ def poisson2d_multiscale() -> Problem:
         domain=box,
         blocks=[
             Block("interior", "interior", box.interior, residual=lambda j, x: -j.laplacian() - f(x)),
-            Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
-                  residual=lambda j, x: j.u, order=0),
+            Block(
+                "boundary",
+                "boundary",
+                lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
+                residual=lambda j, x: j.u,
+                order=0,
+            ),
         ],
         exact=exact,
         default_counts={"interior": 2000, "boundary": 400},

@@ -26,8 +26,13 @@ def singular_perturbation(eps: float = 0.01) -> Problem:
         domain=box,
         blocks=[
             Block("interior", "interior", box.interior, residual=lambda j, x: -eps * j.dd(0) + j.d(0) - 1.0),
-            Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
-                  residual=lambda j, x: j.u, order=0),
+            Block(
+                "boundary",
+                "boundary",
+                lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
+                residual=lambda j, x: j.u,
+                order=0,
+            ),
         ],
         exact=exact,
         default_counts={"interior": 1000, "boundary": 2},
@@ -53,8 +58,13 @@ def nonlinear1d_neumann() -> Problem:
         domain=box,
         blocks=[
             Block("interior", "interior", box.interior, residual=lambda j, x: -j.dd(0) + j.u**3 - f(x)),
-            Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
-                  residual=lambda j, x: j.d(0), order=1),
+            Block(
+                "boundary",
+                "boundary",
+                lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
+                residual=lambda j, x: j.d(0),
+                order=1,
+            ),
         ],
         exact=exact,
         default_counts={"interior": 200, "boundary": 2},

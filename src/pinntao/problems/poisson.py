@@ -22,10 +22,16 @@ def poisson1d() -> Problem:
         name="poisson1d",
         domain=box,
         blocks=[
-            Block("interior", "interior", box.interior,
-                  residual=lambda j, x: -j.dd(0) - PI**2 * torch.sin(PI * x[:, 0])),
-            Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
-                  residual=lambda j, x: j.u - exact(x), order=0),
+            Block(
+                "interior", "interior", box.interior, residual=lambda j, x: -j.dd(0) - PI**2 * torch.sin(PI * x[:, 0])
+            ),
+            Block(
+                "boundary",
+                "boundary",
+                lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
+                residual=lambda j, x: j.u - exact(x),
+                order=0,
+            ),
         ],
         exact=exact,
         default_counts={"interior": 100, "boundary": 2},
@@ -45,10 +51,14 @@ def poisson2d() -> Problem:
         name="poisson2d",
         domain=box,
         blocks=[
-            Block("interior", "interior", box.interior,
-                  residual=lambda j, x: -j.laplacian() - 2 * PI**2 * exact(x)),
-            Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
-                  residual=lambda j, x: j.u, order=0),
+            Block("interior", "interior", box.interior, residual=lambda j, x: -j.laplacian() - 2 * PI**2 * exact(x)),
+            Block(
+                "boundary",
+                "boundary",
+                lambda n, rng, s: box.faces(n, rng, box.all_faces(), s),
+                residual=lambda j, x: j.u,
+                order=0,
+            ),
         ],
         exact=exact,
         default_counts={"interior": 900, "boundary": 120},
