@@ -6,9 +6,9 @@ python context exposes ``.obj``, a :class:`~pinntao.objective.PinnObjective`) ca
 - :class:`SketchedPseudoInverse`  x = U diag(1/(λ+μ)) Uᵀ b, U from a randomized sketch
   (one or two pass). With ``-ksp_type preonly`` inside a Gauss-Newton step this *is* SNGD.
 - :class:`NystromPC`  damped Nyström preconditioner for CG on G:
-  x = U diag((λ_r+μ)/(λ+μ)) Uᵀ b + (I − UUᵀ) b.
-- :class:`ExactPseudoInverse`  ENGD: the exact factor from dense G (P × P) or from the
-  kernel J Jᵀ (N × N) when N < P.
+  x = U diag(1/(λ+μ)) Uᵀ b + (I − UUᵀ) b / (λ_r+μ).
+- :class:`ExactPseudoInverse`  ENGD: the exact factor from dense G (P × P) or, when N < P,
+  from the thin SVD of J (the kernel form).
 
 The factor is recomputed lazily when the operator's linearisation point θ changes (every
 ``refresh``-th change). Every rank computes the same factor from replicated block products
@@ -209,7 +209,11 @@ class SketchedPseudoInverse(_LowRankPC):
 
 
 class NystromPC(SketchedPseudoInverse):
-    """Damped Nyström preconditioner for Krylov solves with G (Frangella-Tropp-Udell)."""
+    """Damped Nyström preconditioner for Krylov solves with G (Frangella-Tropp-Udell):
+    P⁻¹ = U (Λ + μ)⁻¹ Uᵀ + (I − UUᵀ) / (λ_r + μ), the inverse of Ĝ + μI with the unresolved
+    spectrum set to λ_r. Written in absolute scale (not rescaled by λ_r + μ) so that trust-region
+    Krylov methods (NLS's STCG), whose radius lives in the P-norm, see the scale of (G + μI)⁻¹.
+    μ defaults to λ_r, the smallest kept eigenvalue."""
 
     options = OptionSet("Nyström PC (pinntao.pc.NystromPC)", "pc_sketch_", _SKETCH_OPTIONS)
 
@@ -220,13 +224,14 @@ class NystromPC(SketchedPseudoInverse):
         return nystrom(self._gram(obj, theta), M, tol=self.opts["tol"])
 
     def apply_weights(self, lr: LowRank) -> Tensor:
-        mu = self.mu or (float(lr.lam[-1]) if lr.rank else 1.0)
-        lam_r = float(lr.lam[-1]) if lr.rank else 0.0
-        return (lam_r + mu) / (lr.lam + mu) - 1.0  # combine adds b back: U(w−1)Uᵀb + b
+        lam_r = float(lr.lam[-1]) if lr.rank else 1.0
+        mu = self.mu or lam_r
+        self.tail = 1.0 / (lam_r + mu)
+        return 1.0 / (lr.lam + mu) - self.tail  # combine adds the tail back: U(w − t)Uᵀb + t b
 
     def combine(self, b_loc: Tensor, c: Tensor) -> Tensor:
         assert self.U_loc is not None and self.weights is not None
-        return b_loc + self.U_loc @ (self.weights * c)
+        return self.tail * b_loc + self.U_loc @ (self.weights * c)
 
 
 class ExactPseudoInverse(_LowRankPC):
