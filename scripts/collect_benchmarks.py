@@ -1,0 +1,57 @@
+"""Assemble the measured tables and figures of bench-out/ into docs/benchmarks.md.
+
+    python scripts/collect_benchmarks.py        # after scripts/run_benchmarks.sh
+
+Everything between the GENERATED markers in docs/benchmarks.md is replaced; the text around it
+(the discussion of the numbers) is kept.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT, DOC, FIG = ROOT / "bench-out", ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "figures"
+BEGIN, END = "<!-- GENERATED: begin -->", "<!-- GENERATED: end -->"
+GROUPS = [
+    ("poisson2d", "Poisson 2D, 4×20 tanh (P = 1,341), 900 + 120 points, 120 s per run"),
+    ("heat1d", "Heat equation, A1 network 1×65 (P = 261), 900 + 100 + 100 points, 90 s per run"),
+    ("heat1d_a2", "Heat equation, A2 network 3×50 (P = 5,301), 120 s per run"),
+    ("targets", "Nonlinear Neumann and transport (c = 30), 90 s per run"),
+    ("zoo", "Every other problem, 20 s per run (smoke-level budgets: rankings, not converged errors)"),
+]
+
+
+def main() -> None:
+    import torch
+    from petsc4py import PETSc
+
+    FIG.mkdir(exist_ok=True)
+    parts = [BEGIN, "",
+             f"Machine: {platform.processor() or platform.machine()}, 2 cores, CPU only; torch {torch.__version__}, "
+             f"PETSc {'.'.join(map(str, PETSc.Sys.getVersion()))}; one seed (0) per run; 1 MPI rank.", ""]
+    for group, title in GROUPS:
+        tables = OUT / group / "tables.md"
+        if not tables.exists():
+            continue
+        parts += [f"## {title}", "", tables.read_text().replace("### ", "#### "), ""]
+        for fig in sorted((OUT / group).glob("fig_*.png")):
+            name = f"{group}_{fig.name}"
+            shutil.copy(fig, FIG / name)
+            parts.append(f"![{name}](figures/{name})")
+        parts.append("")
+    scaling = OUT / "scaling" / "scaling.md"
+    if scaling.exists():
+        parts += ["## Iteration cost as P grows (poisson2d, 3 hidden layers, 5 iterations each)", "",
+                  scaling.read_text(), ""]
+    parts.append(END)
+    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    DOC.write_text(head + "\n".join(parts) + tail)
+
+
+if __name__ == "__main__":
+    main()
