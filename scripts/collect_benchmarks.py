@@ -21,6 +21,8 @@ GROUPS = [
     ("heat1d_a2", "Heat equation, A2 network 3×50 (P = 5,301), 120 s per run"),
     ("targets", "Nonlinear Neumann and transport (c = 30), 90 s per run"),
     ("zoo", "Every other problem, 20 s per run (smoke-level budgets: rankings, not converged errors)"),
+    ("ranks_np1", "Rank scaling: poisson2d SNGD, 100 iterations, 1 MPI rank × 2 torch threads"),
+    ("ranks_np2", "Rank scaling: poisson2d SNGD, 100 iterations, 2 MPI ranks × 1 torch thread"),
 ]
 
 
@@ -44,7 +46,9 @@ def main() -> None:
         parts.append("")
     scaling = OUT / "scaling" / "scaling.md"
     if scaling.exists():
-        parts += ["## Iteration cost as P grows (poisson2d, 3 hidden layers, 5 iterations each)", "",
+        parts += ["## Iteration cost as P grows (poisson2d, 3 hidden layers, 5 iterations each, 1 rank)", "",
+                  "The last column: one two-pass sketch with k = 200 columns, in units of k objective + gradient",
+                  "evaluations (the issue's budget is ≤ 1).", "",
                   scaling.read_text(), ""]
     parts.append(END)
     text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"

@@ -19,6 +19,19 @@ if [[ $group == all || $group == heat1d_a2 ]]; then
   run --problems heat1d --layers 50,50,50 --methods sngd_damped,engd,lbfgs --max-it 2000 --max-it-first-order 100000 \
       --time-limit 120 --out bench-out/heat1d_a2
 fi
+if [[ $group == all || $group == targets ]]; then
+  run --problems nonlinear1d_neumann,transport1d --methods sngd_damped,engd,lbfgs \
+      --max-it 3000 --max-it-first-order 100000 --time-limit 90 --out bench-out/targets
+fi
+if [[ $group == all || $group == zoo ]]; then
+  run --problems poisson1d,poisson1d_multiscale,poisson2d_multiscale,helmholtz2d,singular_perturbation,burgers1d \
+      --methods adam,lbfgs,gn --max-it 3000 --max-it-first-order 100000 --time-limit 20 --out bench-out/zoo
+fi
+if [[ $group == all || $group == ranks ]]; then
+  for np in 1 2; do
+    run --problems poisson2d --methods sngd --np $np --max-it 100 --time-limit 0 --no-figures --out bench-out/ranks_np$np
+  done
+fi
 if [[ $group == all || $group == scaling ]]; then
   echo "== scaling"; $PY -m pinntao.bench.scaling --out bench-out/scaling --max-p 20000
 fi
