@@ -1,7 +1,7 @@
 """Main example: −Δu = 2π² sin(πx) sin(πy) on the unit square with a 4×20 tanh PINN.
 
-    mpiexec -n 2 python examples/poisson2d.py                       # Newton-Krylov (nls) on G = JᵀJ
-    mpiexec -n 2 python examples/poisson2d.py -pinn_optimizer sngd  # sketched natural gradient
+    mpiexec -n 2 python examples/poisson2d.py                       # sketched natural gradient (SNGD)
+    mpiexec -n 2 python examples/poisson2d.py -pinn_optimizer gn    # Newton-Krylov (nls) on G = JᵀJ
     python examples/poisson2d.py -tao_type lmvm -tao_max_it 2000 -tao_monitor
 
 Everything is a PETSc option: -tao_type, -tao_max_it, -tao_nls_ksp_type, -pc_python_type ...
@@ -30,17 +30,17 @@ opts = PETSc.Options()
 configure_threads(comm.tompi4py(), opts.getInt("pinn_threads", 0))
 
 # defaults for this example; anything given on the command line wins
-preset = opts.getString("pinn_optimizer", "gn")
+preset = opts.getString("pinn_optimizer", "sngd")
 apply_preset(preset)
 if not opts.hasName("tao_max_it"):
-    opts.setValue("tao_max_it", "100")
+    opts.setValue("tao_max_it", "200")
 if preset == "gn" and not opts.hasName("tao_nls_ksp_max_it"):
     opts.setValue("tao_nls_ksp_max_it", "200")
 
 problem = get_problem("poisson2d")
 model = build_mlp(problem.dim, (20, 20, 20, 20), "tanh", torch.float64, "cpu")
 obj = PinnObjective(problem, model, comm=comm, counts={"interior": 900, "boundary": 120}, seed=0)
-trainer = Trainer(obj, hessian=opts.getString("pinn_hessian", "gauss_newton"), monitor_every=10)
+trainer = Trainer(obj, hessian=opts.getString("pinn_hessian", "gauss_newton"), monitor_every=20)
 x, res = trainer.solve()
 
 PETSc.Sys.Print(

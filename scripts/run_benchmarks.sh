@@ -12,7 +12,7 @@ if [[ $group == all || $group == poisson2d ]]; then
       --max-it 2000 --max-it-first-order 100000 --time-limit 120 --out bench-out/poisson2d --overhead
 fi
 if [[ $group == all || $group == heat1d ]]; then
-  run --problems heat1d --methods sngd,sngd_damped,sngd1,engd,lbfgs,adam,torch_lbfgs,torch_adam \
+  run --problems heat1d --methods sngd,sngd_damped,sngd1,engd,gn,lbfgs,adam,torch_lbfgs,torch_adam \
       --max-it 2000 --max-it-first-order 100000 --time-limit 90 --out bench-out/heat1d
 fi
 if [[ $group == all || $group == heat1d_a2 ]]; then
@@ -24,7 +24,7 @@ if [[ $group == all || $group == targets ]]; then
       --max-it 3000 --max-it-first-order 100000 --time-limit 90 --out bench-out/targets
 fi
 if [[ $group == all || $group == zoo ]]; then
-  run --problems poisson1d,poisson1d_multiscale,poisson2d_multiscale,helmholtz2d,singular_perturbation,burgers1d \
+  run --problems poisson1d,poisson1d_multiscale,poisson2d_multiscale,helmholtz2d,singular_perturbation,burgers1d,nonlinear1d_neumann,transport1d \
       --methods adam,lbfgs,gn --max-it 3000 --max-it-first-order 100000 --time-limit 20 --out bench-out/zoo
 fi
 if [[ $group == all || $group == ranks ]]; then

@@ -17,7 +17,7 @@ def test_custom_pde_example_trains():
 def test_main_example_on_two_ranks():
     proc = run_mpi(2, ["examples/poisson2d.py", "-tao_max_it", "8"])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "ranks=2" in proc.stdout and "iterations=8" in proc.stdout
+    assert "ranks=2" in proc.stdout and "iterations=8" in proc.stdout and "tao=python" in proc.stdout
 
 
 def test_options_doc_is_current():
