@@ -84,7 +84,9 @@ class NaturalGradient:
         if help_requested():
             self.options.print_help(tao.getComm(), prefix)
         self.opts = self.options.read(prefix)
-        tao.getKSP().setFromOptions()
+        ksp = tao.getKSP()
+        ksp.setOptionsPrefix(prefix)  # a Tao prefixed before its type (a schedule stage) left its KSP bare
+        ksp.setFromOptions()
 
     def setUp(self, tao: PETSc.TAO) -> None:
         if not self.opts:
