@@ -3,7 +3,9 @@ optionally write a JSON report. ``-help`` lists every pinntao option with its de
 
 from __future__ import annotations
 
-import json
+import difflib
+import math
+import os
 import sys
 from typing import Any
 
@@ -62,7 +64,8 @@ def cli_options() -> OptionSet:
                 check_text="> 0",
             ),
             Option("sampling", "str", "uniform", "how collocation points are drawn", choices=list(SAMPLINGS)),
-            Option("seed", "int", 0, "seed of the collocation points and of θ₀"),
+            Option("seed", "int", 0, "seed of the collocation points and of θ₀", check=valid_seed,
+                   check_text="an integer in [0, 2**63)"),
             Option("device", "str", "auto", "torch device (auto: cuda when available)", choices=list(DEVICES)),
             Option(
                 "threads",
@@ -112,12 +115,17 @@ def cli_options() -> OptionSet:
                 check=nonnegative,
                 check_text=">= 0",
             ),
-            Option("report", "str", "", "write a JSON report to this file"),
-            Option("checkpoint", "str", "", "write θ (.npy) here every -pinn_checkpoint_every iterations, atomically"),
+            Option("report", "str", "", "write a JSON report (strict JSON, atomic) to this file"),
+            Option("checkpoint", "str", "", "write θ (.npy) here every -pinn_checkpoint_every iterations and at "
+                   "the end, atomically"),
             Option("checkpoint_every", "int", 100, "iterations between checkpoints", check=positive, check_text="> 0"),
-            Option("load", "str", "", "start from θ saved in this .npy file"),
+            Option("load", "str", "", "start from θ saved in this file (.npy or PETSc binary Vec)"),
         ],
     )
+
+
+def valid_seed(v: int) -> bool:
+    return 0 <= v < 2**63
 
 
 def problem_defaults(name: str) -> dict[str, float]:
@@ -146,6 +154,8 @@ def read_problem_params(name: str) -> dict[str, float]:
                 out[param] = float(db.getString(key))
             except ValueError:
                 raise PinnInputError(f"-{key}: expected a number, got {db.getString(key)!r}") from None
+            if not math.isfinite(out[param]):
+                raise PinnInputError(f"-{key}: must be a finite number, got {db.getString(key)!r}")
     return out
 
 
@@ -172,9 +182,119 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def check_argv(args: list[str]) -> bool:
+    """Reject positional arguments and GNU-style ``--options``; True when ``--help``/``-h`` asks for help."""
+    prev_is_name = False
+    for tok in args:
+        if tok in ("--help", "-h", "-help"):
+            return True
+        is_name = tok.startswith("-") and len(tok) > 1 and not _is_number(tok)
+        if tok.startswith("--"):
+            raise PinnInputError(f"unknown argument {tok!r}: pinntao options take one dash, e.g. "
+                                 f"-{tok.lstrip('-')} (see -help)")
+        if not is_name and not prev_is_name:
+            raise PinnInputError(f"unexpected argument {tok!r}: pinntao takes only options, e.g. "
+                                 f"-pinn_problem {tok} (see -help)")
+        prev_is_name = is_name
+    return False
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
+
+
+def check_unknown_options(options: OptionSet) -> None:
+    """Every ``-pinn_*`` option given must exist (``-pinn_param_*`` is checked per problem)."""
+    from petsc4py import PETSc
+
+    known = [options.prefix + name for name in options.options]
+    for key in sorted(PETSc.Options().getAll()):
+        if key.startswith(options.prefix) and key not in known and not key.startswith("pinn_param_"):
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"; did you mean -{close[0]}?" if close else "; -help lists them all"
+            raise PinnInputError(f"-{key}: unknown option{hint}")
+
+
+def check_petsc_options() -> None:
+    """Options PETSc would reject inside a traceback, or silently ignore, checked up front."""
+    from petsc4py import PETSc
+
+    from .options import check_tao_type
+
+    check_tao_type("")
+    db = PETSc.Options()
+    for key in ("tao_max_it", "tao_max_funcs"):
+        if db.hasName(key):
+            raw = db.getString(key, "")
+            try:
+                val = int(raw)
+            except ValueError:
+                raise PinnInputError(f"-{key}: expected an integer >= 1, got {raw!r}") from None
+            if val < 1 and not (key == "tao_max_funcs" and val == -1):
+                raise PinnInputError(f"-{key}: must be >= 1, got {val}")
+
+
+def petsc_error_text(exc: Exception) -> str:
+    """The specific message of a petsc4py error (its last PETSc message line, without the code)."""
+    lines = [ln.split("] ", 1)[-1].strip() for ln in str(exc).splitlines() if ln.startswith("[")]
+    msgs = [ln for ln in lines if "() at " not in ln]
+    text = msgs[-1] if msgs else str(exc).splitlines()[0]
+    code = getattr(exc, "ierr", None)
+    return text[: -len(f" {code}")] if code is not None and text.endswith(f" {code}") else text
+
+
+def check_memory(problem: Any, layers: tuple[int, ...], counts: dict[str, int], opts: dict[str, Any], mpi: Any) -> None:
+    """Refuse (PinnInputError on every rank) a run whose estimated memory exceeds what the node has."""
+    from petsc4py import PETSc
+
+    from . import memory
+
+    n_points = sum(int(counts.get(b.kind, problem.default_counts.get(b.kind, 0))) for b in problem.blocks)
+    db = PETSc.Options()
+    pcs = " ".join(v for k, v in db.getAll().items() if k.endswith("pc_python_type"))
+    sketch = db.getInt("pc_sketch_rank", 50) if ("Sketched" in pcs or "Nystrom" in pcs or "Proximal" in pcs) else 0
+    P = memory.mlp_params(problem.dim, layers)
+    explicit = opts["gram"] == "explicit" or (opts["gram"] == "auto" and
+                                              -(-n_points // mpi.Get_size()) * P * 8 / 2**20 <= opts["gram_memory_mb"])
+    parts = memory.estimate(problem.dim, layers, n_points, mpi.Get_size(),
+                            gram_explicit_mb=opts["gram_memory_mb"] if explicit else 0.0,
+                            sketch_rank=sketch, dense_gram="ExactPseudoInverse" in pcs)
+    from mpi4py import MPI
+
+    local = mpi.Split_type(MPI.COMM_TYPE_SHARED)
+    per_node = local.Get_size()
+    local.Free()
+    msg = memory.refusal(parts, memory.available_bytes(per_node))
+    msg = mpi.bcast(msg, root=0) if mpi.Get_size() > 1 else msg
+    if msg:
+        raise PinnInputError(msg)
+
+
+def load_initial(obj: Any, x: Any, path: str) -> None:
+    """θ₀ from ``-pinn_load``: read and validated on rank 0, broadcast to every rank."""
+    from .checkpoint import load_theta
+
+    theta, msg = None, None
+    if obj.rank == 0:
+        try:
+            theta = load_theta(path, obj.n_params)
+        except PinnInputError as exc:
+            msg = str(exc)
+    if obj.size > 1:
+        msg = obj.mpi.bcast(msg, root=0)
+        if msg is None:
+            theta = obj.mpi.bcast(theta, root=0)
+    if msg:
+        raise PinnInputError(msg)
+    obj.set_from_full(x, theta)
+
+
 def run(opts: dict[str, Any]) -> dict[str, Any]:
     """Build problem, model, objective and TAO from parsed options; train; return the report."""
-    import numpy as np
     import torch
     from petsc4py import PETSc
 
@@ -189,8 +309,9 @@ def run(opts: dict[str, Any]) -> dict[str, Any]:
     device = resolve_device(opts["device"])
     problem = get_problem(opts["problem"], read_problem_params(opts["problem"]) or None)
     layers = opts["layers"] or problem.default_layers
-    model = build_mlp(problem.dim, layers, opts["activation"], torch.float64, device)
     counts = {k: opts[f"n_{k}"] for k in ("interior", "boundary", "initial") if opts.get(f"n_{k}")}
+    check_memory(problem, tuple(layers), counts, opts, comm.tompi4py())
+    model = build_mlp(problem.dim, layers, opts["activation"], torch.float64, device)
     obj = PinnObjective(
         problem,
         model,
@@ -202,25 +323,25 @@ def run(opts: dict[str, Any]) -> dict[str, Any]:
         gram_memory_mb=opts["gram_memory_mb"],
     )
     method = opts["optimizer"]
-    trainer = Trainer(
-        obj,
-        hessian=opts["hessian"],
-        monitor_every=opts["monitor_every"],
-        time_limit=opts["time_limit"],
-        checkpoint=opts["checkpoint"],
-        checkpoint_every=opts["checkpoint_every"],
-    )
     x = obj.initial_vec()
     if opts["load"]:
-        try:
-            theta0 = np.load(opts["load"])
-        except OSError as exc:
-            raise PinnInputError(f"-pinn_load: cannot read {opts['load']!r}: {exc}") from None
-        if theta0.shape != (obj.n_params,):
-            raise PinnInputError(
-                f"-pinn_load: {opts['load']!r} holds shape {theta0.shape}, the network needs ({obj.n_params},)"
-            )
-        obj.set_from_full(x, theta0.astype(np.float64))
+        load_initial(obj, x, opts["load"])
+    PinnInputError.last = None
+    try:
+        trainer = Trainer(
+            obj,
+            hessian=opts["hessian"],
+            monitor_every=opts["monitor_every"],
+            time_limit=opts["time_limit"],
+            checkpoint=opts["checkpoint"],
+            checkpoint_every=opts["checkpoint_every"],
+        )
+        trainer.tao.setSolution(x)
+        trainer.tao.setUp()
+    except PETSc.Error as exc:
+        if PinnInputError.last is not None:
+            raise PinnInputError.last from None
+        raise PinnInputError(f"PETSc rejected the options: {petsc_error_text(exc)}") from None
     x, res = trainer.solve(x)
     report = {
         "problem": problem.name,
@@ -238,57 +359,139 @@ def run(opts: dict[str, Any]) -> dict[str, Any]:
         "seed": opts["seed"],
         "iterations": res.iterations,
         "converged_reason": res.converged_reason,
+        "status": res.status,
+        "exit_code": res.exit_code,
         "message": res.message,
+        "initial_loss": res.initial_loss,
         "loss": res.loss,
         "rel_l2": res.rel_l2,
         "wall_s": res.wall_s,
         "evaluations": dict(obj.counts),
         "history": res.history,
+        "outputs": res.outputs,
         "versions": {"torch": torch.__version__, "petsc": ".".join(map(str, PETSc.Sys.getVersion()))},
     }
+    if res.signal:
+        report["signal"] = res.signal
     extra = getattr(trainer.tao.getPythonContext(), "stats", None) if trainer.tao_type == "python" else None
     if extra:
         report["solver_stats"] = extra
     return report
 
 
+STATUS_TEXT = {
+    "diverged": "FAILED: the solver diverged",
+    "loss_increased": "FAILED: the final loss is above the initial loss",
+    "interrupted": "INTERRUPTED",
+}
+
+
 def summary(rep: dict[str, Any]) -> str:
     msg = f"  ({rep['message']})" if rep.get("message") else ""
+    status = STATUS_TEXT.get(rep.get("status", "ok"), "")
+    status = f"\n  {status} (exit {rep['exit_code']})" if status else ""
     return (
         f"pinntao {rep['problem']}: method={rep['method']} tao={rep['tao_type']} P={rep['n_params']} "
         f"N={sum(rep['n_points'].values())} ranks={rep['ranks']}\n"
-        f"  iterations={rep['iterations']} reason={rep['converged_reason']} loss={rep['loss']:.3e} "
-        f"rel_l2={rep['rel_l2']:.3e} wall={rep['wall_s']:.1f}s{msg}"
+        f"  iterations={rep['iterations']} reason={rep['converged_reason']} loss={_num(rep['loss'])} "
+        f"rel_l2={_num(rep['rel_l2'])} wall={rep['wall_s']:.1f}s{msg}{status}"
     )
+
+
+def _num(v: float) -> str:
+    return f"{v:.3e}" if isinstance(v, float) else str(v)
+
+
+def print_help(comm: Any) -> None:
+    """-help: every pinntao option, the presets, the python objects' options, PETSc's TAO options."""
+    from petsc4py import PETSc
+
+    from .docs import object_option_sets
+    from .presets import print_help as presets_help
+
+    cli_options().print_help(comm)
+    presets_help(comm)
+    for oset in object_option_sets():
+        oset.print_help(comm)
+    PETSc.Sys.Print(problem_params_help(), comm=comm)
+    db = PETSc.Options()
+    if not db.hasName("help"):
+        db.setValue("help", "")  # --help / -h: make PETSc list its own options too
+    tao = PETSc.TAO().create(comm=comm)
+    tao.setType("lmvm")
+    tao.setFromOptions()
+    tao.destroy()
+
+
+def _rank_from_env() -> int:
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def init_petsc(argv: list[str]) -> str | None:
+    """petsc4py.init(argv), with PETSc's multi-line error block (bad -options_file) turned into
+    one message; returns it, or None on success."""
+    import tempfile
+
+    import petsc4py
+
+    for i, tok in enumerate(argv[:-1]):
+        if tok == "-options_file" and not os.path.isfile(argv[i + 1]):
+            return f"-options_file: cannot read {argv[i + 1]!r}: no such file"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as cap:
+        os.dup2(cap.fileno(), 2)
+        try:
+            petsc4py.init(argv)
+            err = None
+        except Exception as exc:
+            err = exc
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        cap.seek(0)
+        text = cap.read().decode(errors="replace")
+    if err is None:
+        sys.stderr.write(text)
+        return None
+    lines = [ln.split("PETSC ERROR:", 1)[1].strip() for ln in text.splitlines() if "PETSC ERROR:" in ln]
+    lines = [ln for ln in lines if ln and not ln.startswith(("-", "See ", "PETSc Release", "Configure", "#"))
+             and " with " not in ln]
+    return "PETSc could not start: " + (lines[0] if lines else str(err))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
-    import petsc4py
-
-    petsc4py.init(argv)
+    failed = init_petsc(argv)
+    if failed:
+        if _rank_from_env() == 0:
+            print(f"pinntao: error: {failed}", file=sys.stderr)
+        return 2
     from petsc4py import PETSc
 
-    from .options import help_requested
+    from . import signals
+    from .errors import EXIT_ERROR, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, RunFailedError
 
     comm = PETSc.COMM_WORLD
+    mpi, rank = comm.tompi4py(), comm.getRank()
+
+    def error(msg: object, code: int) -> int:
+        if rank == 0:
+            print(f"pinntao: error: {msg}", file=sys.stderr, flush=True)
+        return code
+
+    signals.install()
     try:
+        from .options import help_requested
+
+        if check_argv(argv[1:]) or help_requested():
+            print_help(comm)
+            return EXIT_OK
         options = cli_options()
-        if help_requested():
-            options.print_help(comm)
-            from .presets import print_help as presets_help
-
-            presets_help(comm)
-            from .docs import object_option_sets
-
-            for oset in object_option_sets():
-                oset.print_help(comm)
-            PETSc.Sys.Print(problem_params_help(), comm=comm)
-            tao = PETSc.TAO().create(comm=comm)  # let PETSc list the TAO/KSP/PC options too
-            tao.setType("lmvm")
-            tao.setFromOptions()
-            tao.destroy()
-            return 0
+        check_unknown_options(options)
         method = options.read()["optimizer"]  # validates every option early
         if method:
             from .presets import apply_preset
@@ -297,23 +500,60 @@ def main(argv: list[str] | None = None) -> int:
             if PETSc.Options().getBool("pinn_optimizer_view", False):
                 PETSc.Sys.Print(f"preset {method}: " + " ".join(f"-{k} {v}" for k, v in applied), comm=comm)
         opts = options.read()
+        check_petsc_options()
+        from .train import check_output
+
+        check_output(mpi, opts["report"], "-pinn_report")
         rep = run(opts)
     except PinnInputError as exc:
-        if comm.getRank() == 0:
-            print(f"pinntao: error: {exc}", file=sys.stderr)
-        return 2
-    except PETSc.Error:
-        if PinnInputError.last is None:  # a genuine PETSc failure: let its traceback show
-            raise
-        if comm.getRank() == 0:
-            print(f"pinntao: error: {PinnInputError.last}", file=sys.stderr)
-        return 2
+        return error(exc, EXIT_INPUT)
+    except PETSc.Error as exc:
+        if PinnInputError.last is not None:
+            return error(PinnInputError.last, EXIT_INPUT)
+        return _internal_error(mpi, f"PETSc error: {petsc_error_text(exc)}")
+    except RunFailedError as exc:
+        return error(f"the run stopped: {exc}", EXIT_ERROR)
+    except KeyboardInterrupt:
+        code = signals.exit_code(signals.received() or 2)
+        if comm.getSize() > 1:
+            from .comm import abort_all
+
+            abort_all(mpi, "interrupted twice: abandoned without a final checkpoint or report", code)
+        return error("interrupted twice: abandoned without a final checkpoint or report", code)
+    except Exception as exc:
+        return _internal_error(mpi, f"{type(exc).__name__}: {exc}")
+    code = rep["exit_code"]
+    if opts["report"]:
+        from .comm import max_flags
+        from .io import OutputFile, json_bytes
+
+        ok = True
+        if rank == 0:
+            out = OutputFile(opts["report"], "report", warn=False)
+            ok = out.write(lambda fh: fh.write(json_bytes(rep)))
+            if not ok:
+                print(f"pinntao: error: -pinn_report: cannot write {opts['report']!r}: {out.last_error}",
+                      file=sys.stderr, flush=True)
+        if max_flags(mpi, [0.0 if ok else 1.0])[0] and code == EXIT_OK:
+            code = EXIT_OUTPUT
+    if rep["outputs"].get("checkpoint", {}).get("failures") and code == EXIT_OK:
+        if "final checkpoint could not" in rep["message"]:
+            code = EXIT_OUTPUT
+    if code != rep["exit_code"]:
+        rep["exit_code"] = code
     PETSc.Sys.Print(summary(rep), comm=comm)
-    if opts["report"] and comm.getRank() == 0:
-        try:
-            with open(opts["report"], "w") as fh:
-                json.dump(rep, fh, indent=1)
-        except OSError as exc:
-            print(f"pinntao: error: -pinn_report: cannot write {opts['report']!r}: {exc}", file=sys.stderr)
-            return 2
-    return 0
+    return code
+
+
+def _internal_error(mpi: Any, message: str) -> int:
+    """A bug or an unexpected failure: traceback, one line; on several ranks abort them all."""
+    import traceback
+
+    from .comm import abort_all
+    from .errors import EXIT_ERROR
+
+    traceback.print_exc(file=sys.stderr)
+    if mpi.Get_size() > 1:
+        abort_all(mpi, message, EXIT_ERROR)
+    print(f"pinntao: error: {message}", file=sys.stderr, flush=True)
+    return EXIT_ERROR

@@ -49,3 +49,42 @@ def configure_threads(mpicomm, threads: int = 0) -> int:
         threads = max(1, available_cores() // per_node)
     torch.set_num_threads(threads)
     return threads
+
+
+def max_flags(mpicomm, flags: list[float]) -> np.ndarray:
+    """Element-wise maximum of small per-rank flags over all ranks: every rank gets the same
+    answer, so decisions taken from it (stop, fail) are collective."""
+    arr = np.asarray(flags, dtype=np.float64)
+    if mpicomm is not None and mpicomm.Get_size() > 1:
+        from mpi4py import MPI
+
+        mpicomm.Allreduce(MPI.IN_PLACE, arr, op=MPI.MAX)
+    return arr
+
+
+def rank0_decides(mpicomm, check) -> str | None:
+    """Run ``check()`` on rank 0 only (it returns an error message or None, or raises) and
+    broadcast the verdict, so every rank accepts or refuses together."""
+    msg = None
+    if mpicomm is None or mpicomm.Get_rank() == 0:
+        try:
+            msg = check()
+        except Exception as exc:  # the check itself failed: that is the verdict
+            msg = str(exc) or type(exc).__name__
+    if mpicomm is not None and mpicomm.Get_size() > 1:
+        msg = mpicomm.bcast(msg, root=0)
+    return msg
+
+
+def abort_all(mpicomm, message: str, code: int = 1) -> None:
+    """Print one line and end every rank: MPI_Abort on more than one rank (a rank that failed
+    alone must not leave the others waiting in a collective), else SystemExit."""
+    import sys
+
+    rank = mpicomm.Get_rank() if mpicomm is not None else 0
+    size = mpicomm.Get_size() if mpicomm is not None else 1
+    where = f" (rank {rank} of {size}; aborting all ranks)" if size > 1 else ""
+    print(f"pinntao: error: {message}{where}", file=sys.stderr, flush=True)
+    if size > 1:
+        mpicomm.Abort(code)
+    raise SystemExit(code)

@@ -1,15 +1,15 @@
-"""Run TAO on a PinnObjective: monitors, history, NaN guard, time limit, checkpoints.
+"""Run TAO on a PinnObjective: monitors, history, NaN guard, time limit, signals, checkpoints.
 
 :class:`Trainer` owns a TAO configured from the options database like any PETSc solver
 (``-tao_type``, ``-tao_monitor``, ``-tao_max_it`` ...). Its monitor records the history, keeps
-the last finite iterate, and writes atomic checkpoints; a NaN/Inf loss ends the solve with
-TAO's DIVERGED_NAN and the last good θ restored.
+a copy of the last finite iterate and writes atomic checkpoints (a failed write warns once and
+training goes on). Every stop decision (time limit, SIGINT/SIGTERM, a failure in the monitor)
+is agreed by all ranks. The θ returned always has a finite loss, recomputed after any restore.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,11 +17,18 @@ from typing import Any
 import numpy as np
 from petsc4py import PETSc
 
+from . import signals
+from .checkpoint import save_checkpoint
+from .comm import abort_all, max_flags, rank0_decides
+from .errors import EXIT_FAILED, EXIT_OK, PinnInputError, RunFailedError
+from .io import OutputFile, check_writable
 from .objective import PinnObjective
 
-_REASONS = {
-    int(v): k for k, v in vars(PETSc.TAO.ConvergedReason).items() if not k.startswith("_") and isinstance(v, int)
-}
+__all__ = ["BUDGET_REASONS", "Result", "Trainer", "check_output", "reason_name", "save_checkpoint"]
+
+R = PETSc.TAO.ConvergedReason
+_REASONS = {int(v): k for k, v in vars(R).items() if not k.startswith("_") and isinstance(v, int)}
+BUDGET_REASONS = (int(R.DIVERGED_MAXITS), int(R.DIVERGED_MAXFCN))  # TAO calls a spent budget "diverged"
 
 
 def reason_name(reason: int) -> str:
@@ -31,7 +38,11 @@ def reason_name(reason: int) -> str:
 
 @dataclass
 class Result:
-    """What a solve did: final state, history rows [iteration, wall_s, loss, rel_l2]."""
+    """What a solve did: final state, history rows [iteration, wall_s, loss, rel_l2].
+
+    ``status``: ``ok`` (converged or a budget spent), ``diverged`` (DIVERGED_* or no finite
+    loss), ``loss_increased`` (final loss above the initial one) or ``interrupted`` (a signal).
+    """
 
     iterations: int
     converged_reason: str
@@ -40,18 +51,27 @@ class Result:
     wall_s: float
     history: list[list[float]] = field(default_factory=list)
     message: str = ""
+    initial_loss: float = math.nan
+    status: str = "ok"
+    signal: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok, 3 failed (diverged / loss increased), 128 + signal when interrupted."""
+        if self.signal:
+            return signals.exit_code(self.signal)
+        return EXIT_OK if self.status == "ok" else EXIT_FAILED
 
 
-def save_checkpoint(path: str, theta: np.ndarray) -> None:
-    """Write θ to ``path`` (.npy) atomically: a temp file in the same directory, then rename."""
-    if not np.all(np.isfinite(theta)):
-        raise ValueError("refusing to checkpoint a non-finite θ")
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        np.save(fh, theta)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def check_output(mpicomm: Any, path: str, flag: str) -> None:
+    """Refuse an output path before any work (PinnInputError on every rank): rank 0 checks it
+    (regular file or new name, writable directory) and broadcasts the verdict."""
+    if not path:
+        return
+    msg = rank0_decides(mpicomm, lambda: check_writable(path) and None)
+    if msg:
+        raise PinnInputError(f"{flag}: cannot write {path!r}: {msg}")
 
 
 class Trainer:
@@ -74,6 +94,7 @@ class Trainer:
         prefix: str | None = None,
     ) -> None:
         self.obj = objective
+        check_output(objective.mpi, checkpoint, "-pinn_checkpoint")
         self.tao = tao if tao is not None else PETSc.TAO().create(comm=objective.comm)
         if prefix:
             self.tao.setOptionsPrefix(prefix)
@@ -83,10 +104,15 @@ class Trainer:
         self.monitor_every = max(1, int(monitor_every))
         self.time_limit = float(time_limit)
         self.checkpoint, self.checkpoint_every = checkpoint, max(1, int(checkpoint_every))
+        self._ckpt = OutputFile(checkpoint, "checkpoint") if checkpoint and objective.rank == 0 else None
         self.history: list[list[float]] = []
         self._last_good: PETSc.Vec | None = None
+        self._last_good_its = -1
         self._t0 = 0.0
         self._last_its = -1
+        self._message = ""
+        self._signal = 0
+        self._failure = ""
         self.tao.setMonitor(self._monitor)
         self.tao.setFromOptions()
 
@@ -97,68 +123,151 @@ class Trainer:
     def _theta_full(self, x: PETSc.Vec) -> np.ndarray:
         return self.obj.gather(x).cpu().numpy()
 
-    def _monitor(self, tao: PETSc.TAO) -> None:
-        its, f, _gnorm, _cnorm, _xdiff, _reason = tao.getSolutionStatus()
-        x = tao.getSolution()
+    # -- the monitor: observe, then agree on stopping ------------------------------------------
+    def _observe(self, tao: PETSc.TAO, its: int, f: float, x: PETSc.Vec) -> None:
         self._last_its = its
         if not math.isfinite(f):
             return  # keep the previous good iterate; TAO stops with DIVERGED_NAN
         if self._last_good is None:
             self._last_good = x.duplicate()
         x.copy(self._last_good)
-        wall = time.perf_counter() - self._t0
+        self._last_good_its = its
         if its % self.monitor_every == 0:
-            self.history.append([its, wall, f, self.obj.rel_l2(x)])
+            self.history.append([its, time.perf_counter() - self._t0, f, self.obj.rel_l2(x)])
         if self.checkpoint and its % self.checkpoint_every == 0:
             self.write_checkpoint(x)
-        if self.time_limit > 0 and wall > self.time_limit:
-            tao.setConvergedReason(PETSc.TAO.ConvergedReason.CONVERGED_USER)
-            self._message = f"time limit {self.time_limit:g} s reached"
 
-    def write_checkpoint(self, x: PETSc.Vec) -> None:
+    def _monitor(self, tao: PETSc.TAO) -> None:
+        its, f, _gnorm, _cnorm, _xdiff, _reason = tao.getSolutionStatus()
+        failed = 0.0
+        try:
+            self._observe(tao, its, f, tao.getSolution())
+        except Exception as exc:  # agreed below: every rank stops, the error is raised after the solve
+            failed, self._failure = float(self.obj.rank + 1), f"{type(exc).__name__}: {exc}"
+        over = self.time_limit > 0 and time.perf_counter() - self._t0 > self.time_limit
+        sig, timeout, bad = max_flags(self.obj.mpi, [signals.received(), float(over), failed])
+        if bad:
+            root = int(bad) - 1
+            msg = self.obj.mpi.bcast(self._failure, root=root) if self.obj.size > 1 else self._failure
+            self._failure = f"rank {root}: {msg}" if self.obj.size > 1 else msg
+            tao.setConvergedReason(R.CONVERGED_USER)
+        elif sig:
+            self._signal = int(sig)
+            self._message = f"interrupted by {signals.name(self._signal)} after iteration {its}"
+            tao.setConvergedReason(R.CONVERGED_USER)
+        elif timeout:
+            self._message = f"time limit {self.time_limit:g} s reached"
+            tao.setConvergedReason(R.CONVERGED_USER)
+
+    def write_checkpoint(self, x: PETSc.Vec) -> bool:
+        """Write θ (rank 0, atomically); True on every rank if it was written. Never raises for
+        I/O: a failure warns once and is counted in :meth:`outputs`."""
         full = self._theta_full(x)
-        if self.obj.rank == 0 and np.all(np.isfinite(full)):
-            save_checkpoint(self.checkpoint, full)
+        ok = True
+        if self._ckpt is not None:
+            ok = bool(np.all(np.isfinite(full))) and self._ckpt.write(
+                lambda fh: np.save(fh, full, allow_pickle=False)
+            )
+        return not max_flags(self.obj.mpi, [0.0 if ok else 1.0])[0]
+
+    def outputs(self) -> dict[str, Any]:
+        """Write counts and failures of the files this Trainer writes (rank 0 knows them)."""
+        return {"checkpoint": self._ckpt.status()} if self._ckpt is not None else {}
+
+    # -- the solve ---------------------------------------------------------------------------
+    def _run_tao(self) -> None:
+        PinnInputError.last = None
+        try:
+            self.tao.solve()
+        except PETSc.Error:
+            if PinnInputError.last is not None:
+                raise  # an option error, met by every rank alike
+            # TAO raises on a non-finite value at an iterate it must accept; anything else is real
+            if not self.obj.nonfinite:
+                self._fail_alone()
+            self.tao.setConvergedReason(R.DIVERGED_NAN)
+        except (PinnInputError, RunFailedError):
+            raise
+        except Exception:
+            self._fail_alone()
+
+    def _fail_alone(self) -> None:
+        """An exception a single rank may have met: on several ranks abort them all (the others
+        may wait in a collective forever); on one rank let it propagate."""
+        if self.obj.size == 1:
+            raise
+        import sys
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        exc = sys.exc_info()[1]
+        abort_all(self.obj.mpi, f"{type(exc).__name__} during the solve: {exc}")
 
     def solve(self, x: PETSc.Vec | None = None) -> tuple[PETSc.Vec, Result]:
         """Minimise from x (default: the model's initial θ); x holds the result."""
         x = x if x is not None else self.obj.initial_vec()
-        self.history, self._last_good, self._message = [], None, ""
+        self.history, self._last_good, self._last_good_its, self._message = [], None, -1, ""
+        self._signal, self._failure = 0, ""
         self.obj.nonfinite = False
+        loss0 = self.obj.loss_full(self.obj.gather(x))
         self.obj.warmup(x)  # torch.func's one-time set-up (~2 s) stays out of the solve's wall time
         self._t0 = time.perf_counter()
         self.tao.setSolution(x)
-        try:
-            self.tao.solve()
-        except PETSc.Error:
-            # TAO raises on a non-finite value at an iterate it must accept; anything else is real
-            if not self.obj.nonfinite:
-                raise
-            self.tao.setConvergedReason(PETSc.TAO.ConvergedReason.DIVERGED_NAN)
+        self._run_tao()
+        if self._failure:
+            raise RunFailedError(self._failure)
         wall = time.perf_counter() - self._t0
         its = self.tao.getIterationNumber()
-        reason = self.tao.getConvergedReason()
-        f = self.tao.getObjectiveValue()
-        finite = math.isfinite(f) and bool(np.all(np.isfinite(self._theta_full(x))))
-        if not finite:
-            if self._last_good is not None:
-                self._last_good.copy(x)
+        reason = int(self.tao.getConvergedReason())
+        loss = self._final_loss(x)
+        if not math.isfinite(loss):
+            loss = self._restore(x, its)
             if reason >= 0:  # the solver did not notice; say what happened
-                reason = PETSc.TAO.ConvergedReason.DIVERGED_NAN
+                reason = int(R.DIVERGED_NAN)
                 self.tao.setConvergedReason(reason)
-            self._message = "non-finite loss: stopped, θ restored to the last finite iterate"
         ctx_msg = getattr(self.tao.getPythonContext(), "message", "") if self.tao_type == "python" else ""
         if ctx_msg and not self._message:
             self._message = ctx_msg
+        elif self._message and ctx_msg and self._signal:
+            self._message = f"{self._message}; {ctx_msg}"
         elif self.obj.nonfinite and not self._message:
             self._message = "non-finite loss met during the solve (rejected by the line search)"
-        loss = self.obj.loss_full(self.obj.gather(x))
         err = self.obj.rel_l2(x)
         if not self.history or self.history[-1][0] != its:
             self.history.append([its, wall, loss, err])
-        if self.checkpoint:
-            self.write_checkpoint(x)
-        return x, Result(its, reason_name(reason), loss, err, wall, self.history, self._message)
+        status = self._status(reason, loss, loss0)
+        if self.checkpoint and not self.write_checkpoint(x):
+            self._message += ("; " if self._message else "") + "the final checkpoint could not be written"
+        res = Result(its, reason_name(reason), loss, err, wall, self.history, self._message, loss0, status,
+                     self._signal, self.outputs())
+        return x, res
+
+    def _final_loss(self, x: PETSc.Vec) -> float:
+        theta = self.obj.gather(x)
+        loss = self.obj.loss_full(theta)
+        finite = math.isfinite(loss) and bool(np.all(np.isfinite(theta.cpu().numpy())))
+        return loss if finite else math.nan
+
+    def _restore(self, x: PETSc.Vec, its: int) -> float:
+        """x has a non-finite loss: put back the last finite iterate and recompute its loss."""
+        if self._last_good is not None:
+            self._last_good.copy(x)
+            loss = self._final_loss(x)
+            if math.isfinite(loss):
+                self._message = (f"non-finite loss after iteration {self._last_good_its}: stopped, θ restored to "
+                                 f"iteration {self._last_good_its} (loss {loss:.3e})")
+                return loss
+        self._message = "non-finite loss and no finite iterate to restore: θ is unusable"
+        return math.nan
+
+    def _status(self, reason: int, loss: float, loss0: float) -> str:
+        if self._signal:
+            return "interrupted"
+        if not math.isfinite(loss) or (reason < 0 and reason not in BUDGET_REASONS):
+            return "diverged"
+        if math.isfinite(loss0) and loss > loss0:
+            return "loss_increased"
+        return "ok"
 
     def describe(self) -> dict[str, Any]:
         return {"tao_type": self.tao_type}

@@ -48,7 +48,7 @@ class Adam:
             self.opts = self.options.read(tao.getOptionsPrefix() or "")
         lr, b1, b2, eps = (self.opts[k] for k in ("lr", "beta1", "beta2", "eps"))
         x = tao.getSolution()
-        g, m, v, w = x.duplicate(), x.duplicate(), x.duplicate(), x.duplicate()
+        g, m, v, w, prev = x.duplicate(), x.duplicate(), x.duplicate(), x.duplicate(), x.duplicate()
         m.set(0.0)
         v.set(0.0)
         f = tao.computeObjectiveGradient(x, g)
@@ -72,12 +72,14 @@ class Adam:
             w.sqrtabs()
             w.shift(eps)
             w.pointwiseDivide(m, w)
+            x.copy(prev)  # restored by copy: undoing the step arithmetically loses θ when lr·w overflows
             x.axpy(-lr / (1 - b1**its), w)
             f = tao.computeObjectiveGradient(x, g)
             if not math.isfinite(f):
-                x.axpy(lr / (1 - b1**its), w)  # undo: keep the last finite iterate
-                self.message = "non-finite loss after an Adam step: stopped at the previous iterate"
+                prev.copy(x)
                 f = tao.computeObjectiveGradient(x, g)
+                self.message = (f"non-finite loss after Adam step {its}: stopped, θ restored to iteration {its - 1} "
+                                f"(loss {f:.3e})")
                 tao.setIterationNumber(its - 1)
                 tao.setConvergedReason(R.DIVERGED_NAN)
                 break

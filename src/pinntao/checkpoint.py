@@ -1,0 +1,91 @@
+"""θ files: atomic checkpoints (.npy) and validated loading (.npy or PETSc binary Vec).
+
+:func:`load_theta` reads a file a user names with ``-pinn_load`` and refuses, with one line,
+anything that is not a finite real vector of the network's size: object arrays, complex or
+integer-coded data, truncated files, archives, text.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from .errors import PinnInputError
+from .io import atomic_write
+
+PETSC_VEC_CLASSID = 1211214
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def save_checkpoint(path: str, theta: np.ndarray) -> None:
+    """Write θ to ``path`` (.npy) atomically: a temp file in the same directory, then rename.
+    Raises ValueError for a non-finite θ (the previous checkpoint stays) and OSError on I/O."""
+    theta = np.asarray(theta, dtype=np.float64)
+    if not np.all(np.isfinite(theta)):
+        raise ValueError("refusing to checkpoint a non-finite θ")
+    atomic_write(path, lambda fh: np.save(fh, theta, allow_pickle=False))
+
+
+def _read_npy(path: str, flag: str) -> np.ndarray:
+    with open(path, "rb") as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            _shape, _fortran, dtype = reader(fh)
+        except Exception as exc:
+            raise PinnInputError(f"{flag}: {path!r} has a corrupt .npy header ({exc})") from None
+    if dtype.hasobject:
+        raise PinnInputError(f"{flag}: {path!r} holds Python objects (dtype {dtype}); save θ as a float64 array")
+    if dtype.kind not in "f":
+        raise PinnInputError(f"{flag}: {path!r} holds dtype {dtype}; θ must be real floating point (float64)")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise PinnInputError(f"{flag}: {path!r} is truncated or corrupt ({exc})") from None
+    return np.asarray(arr)
+
+
+def _read_petsc_binary(path: str, flag: str, size: int) -> np.ndarray:
+    with open(path, "rb") as fh:
+        head = np.frombuffer(fh.read(16), dtype=">i4")
+    if head.size < 2:
+        raise PinnInputError(f"{flag}: {path!r} is a truncated PETSc binary Vec")
+    for int_bytes in (4, 8):  # PetscInt of 32 or 64 bits
+        n = int(head[1]) if int_bytes == 4 else int(np.frombuffer(head[1:3].tobytes(), dtype=">i8")[0])
+        if n >= 0 and size == 4 + int_bytes + 8 * n:
+            return np.fromfile(path, dtype=">f8", offset=4 + int_bytes, count=n).astype(np.float64)
+    n = int(head[1])
+    raise PinnInputError(
+        f"{flag}: {path!r} is a truncated or malformed PETSc binary Vec ({size} bytes; a real float64 Vec of "
+        f"length {n} has {8 + 8 * n}); complex or single-precision PETSc builds are not supported"
+    )
+
+
+def load_theta(path: str, n_params: int, flag: str = "-pinn_load") -> np.ndarray:
+    """θ from a .npy file or a PETSc binary Vec, validated: shape (n_params,), real, finite."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            magic = fh.read(8)
+    except OSError as exc:
+        raise PinnInputError(f"{flag}: cannot read {path!r}: {exc.strerror or exc}") from None
+    if os.path.isdir(path):
+        raise PinnInputError(f"{flag}: cannot read {path!r}: it is a directory")
+    if magic.startswith(_NPY_MAGIC):
+        theta = _read_npy(path, flag)
+    elif magic[:4] == np.int32(PETSC_VEC_CLASSID).astype(">i4").tobytes():
+        theta = _read_petsc_binary(path, flag, size)
+    elif zipfile.is_zipfile(path):
+        raise PinnInputError(f"{flag}: {path!r} is an archive (.npz/zip); give θ as a .npy file or a PETSc binary Vec")
+    else:
+        raise PinnInputError(
+            f"{flag}: {path!r} is neither a .npy file nor a PETSc binary Vec (it starts with {magic[:8]!r})"
+        )
+    if theta.shape != (n_params,):
+        raise PinnInputError(f"{flag}: {path!r} holds shape {theta.shape}, the network needs ({n_params},)")
+    bad = int(np.count_nonzero(~np.isfinite(theta)))
+    if bad:
+        raise PinnInputError(f"{flag}: {path!r} holds {bad} non-finite value(s) (NaN/Inf); θ must be finite")
+    return theta.astype(np.float64)
