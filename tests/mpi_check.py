@@ -40,7 +40,8 @@ def main() -> None:
         return out.getArray().tolist()
 
     opts = PETSc.Options()
-    opts.setValue("tao_max_it", "15")
+    if not opts.hasName("tao_max_it"):
+        opts.setValue("tao_max_it", "15")
     trainer = Trainer(obj, tao_type=opts.getString("check_tao_type", "lmvm"), monitor_every=1)
     _, res = trainer.solve()
     out = {

@@ -7,11 +7,11 @@ import sys
 
 def object_option_sets() -> list:
     """Option sets of pinntao's PETSc python objects (TAO types and PCs)."""
-    from .pc import ExactPseudoInverse, NystromPC, SketchedPseudoInverse
-    from .solvers import Adam, NaturalGradient
+    from .pc import ExactPseudoInverse, NystromPC, ProximalPC, SketchedPseudoInverse
+    from .solvers import Adam, ImplicitGD, NaturalGradient, Schedule
 
-    return [NaturalGradient.options, Adam.options, SketchedPseudoInverse.options, NystromPC.options,
-            ExactPseudoInverse.options]
+    return [NaturalGradient.options, ImplicitGD.options, Schedule.options, Adam.options,
+            SketchedPseudoInverse.options, NystromPC.options, ExactPseudoInverse.options, ProximalPC.options]
 
 
 def options_markdown() -> str:

@@ -128,3 +128,16 @@ def help_requested() -> bool:
 
     db = PETSc.Options()
     return db.hasName("help") or db.hasName("h")
+
+
+def check_tao_type(prefix: str) -> None:
+    """A clear error for an unknown ``-<prefix>tao_type`` before PETSc meets it (nested Taos)."""
+    from petsc4py import PETSc
+
+    db = PETSc.Options()
+    key = prefix + "tao_type"
+    if db.hasName(key):
+        allowed = sorted(v for k, v in vars(PETSc.TAO.Type).items() if not k.startswith("_") and isinstance(v, str))
+        value = db.getString(key, "")
+        if value not in allowed:
+            raise PinnInputError(f"-{key}: unknown TAO type {value!r}; allowed: {', '.join(allowed)}")

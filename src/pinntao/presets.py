@@ -11,11 +11,13 @@ from typing import Any
 from .errors import PinnInputError
 
 _NG = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.NaturalGradient"), ("pinn_hessian", "gauss_newton")]
+_ISGD = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.ImplicitGD")]
+_ADAM = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Adam"), ("tao_adam_lr", "1e-3")]
 
 PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "adam": (
         "Adam (TAO python type), learning rate 1e-3",
-        [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Adam"), ("tao_adam_lr", "1e-3")],
+        _ADAM,
     ),
     "lbfgs": ("TAO L-BFGS (lmvm) with More-Thuente line search", [("tao_type", "lmvm")]),
     "newton": (
@@ -84,7 +86,46 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("pc_python_type", "pinntao.pc.NystromPC"),
         ],
     ),
+    "isgd": (
+        "implicit gradient descent: each step solves argmin ½‖θ − θₙ‖² + αL(θ) by 20 L-BFGS iterations, α = 0.1",
+        [*_ISGD, ("tao_isgd_type", "proximal"), ("tao_isgd_alpha", "0.1"), ("isgd_inner_tao_type", "lmvm"),
+         ("isgd_inner_tao_max_it", "20")],
+    ),
+    "isgd_linearized": (
+        "linearized implicit step θ − α(I + αG)⁻¹∇L through the sketched proximal PC (Woodbury), α = 0.1",
+        [*_ISGD, ("pinn_hessian", "gauss_newton"), ("tao_isgd_type", "linearized"), ("tao_isgd_alpha", "0.1"),
+         ("tao_isgd_ksp_type", "preonly"), ("tao_isgd_pc_type", "python"),
+         ("tao_isgd_pc_python_type", "pinntao.pc.ProximalPC"), ("tao_isgd_pc_prox_type", "sketch")],
+    ),
 }
+
+_SCHEDULE = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Schedule")]
+
+
+def _schedule(text: str, stages: list[str], rule: list[tuple[str, str]], stage_opts: list[tuple[str, str]]):
+    """A schedule preset, written out in full: its stages' presets under their prefixes."""
+    opts, override = [*_SCHEDULE, ("tao_schedule_stages", ",".join(stages)), *rule], dict(stage_opts)
+    for name in stages:
+        for k, v in PRESETS[name][1]:
+            if not k.startswith("pinn_"):
+                opts.append((f"{name}_{k}", override.pop(f"{name}_{k}", v)))
+    return text, [*opts, *override.items()]
+
+
+PRESETS.update(
+    isgd_adam=_schedule(
+        "the ISGD paper's 'ISGD, Adam': 100 implicit steps (α = 0.5, inner L-BFGS), then Adam (lr 1e-3)",
+        ["isgd", "adam"], [("tao_schedule_its", "100")], [("isgd_tao_isgd_alpha", "0.5")],
+    ),
+    isgd_lbfgs=_schedule(
+        "the ISGD paper's 'ISGD, L-BFGS': 100 implicit steps (α = 0.5, inner L-BFGS), then L-BFGS",
+        ["isgd", "lbfgs"], [("tao_schedule_its", "100")], [("isgd_tao_isgd_alpha", "0.5")],
+    ),
+    adam_lbfgs=_schedule(
+        "the review's Adam → L-BFGS switch when the loss has plateaued (less than 1 % decrease over 500 its)",
+        ["adam", "lbfgs"], [("tao_schedule_plateau_window", "500"), ("tao_schedule_plateau_rtol", "1e-2")], [],
+    ),
+)
 
 
 def preset_options(name: str) -> list[tuple[str, str]]:
@@ -96,12 +137,14 @@ def preset_options(name: str) -> list[tuple[str, str]]:
         ) from None
 
 
-def apply_preset(name: str, db: Any = None) -> list[tuple[str, str]]:
-    """Insert the preset's options that the user has not set; return the full expansion."""
+def apply_preset(name: str, db: Any = None, *, prefix: str = "", objective_level: bool = True) -> list[tuple[str, str]]:
+    """Insert the preset's options that the user has not set, each under ``prefix``; return the
+    expansion. ``objective_level=False`` drops the ``pinn_*`` options (a nested solver, e.g. a
+    schedule stage, shares its owner's objective and cannot change it)."""
     from petsc4py import PETSc
 
     db = db if db is not None else PETSc.Options()
-    opts = preset_options(name)
+    opts = [(prefix + k, v) for k, v in preset_options(name) if objective_level or not k.startswith("pinn_")]
     for key, value in opts:
         if not db.hasName(key):
             db.setValue(key, value)

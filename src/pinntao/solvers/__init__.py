@@ -1,6 +1,8 @@
 """TAO python types for methods TAO lacks: ``-tao_type python -tao_python_type pinntao.solvers.NAME``."""
 
 from .adam import Adam
+from .isgd import ImplicitGD
 from .natgrad import NaturalGradient
+from .schedule import Schedule
 
-__all__ = ["Adam", "NaturalGradient"]
+__all__ = ["Adam", "ImplicitGD", "NaturalGradient", "Schedule"]

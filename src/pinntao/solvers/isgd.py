@@ -1,0 +1,256 @@
+"""Implicit gradient descent (ISGD, backward Euler on the gradient flow) as a TAO python type.
+
+θₙ₊₁ = θₙ − α ∇L(θₙ₊₁), i.e. θₙ₊₁ = argmin ½‖θ − θₙ‖² + α L(θ): stable for any α > 0, where
+explicit gradient descent needs α < 2/λ_max (the stiffness of multiscale PINNs). Two variants,
+``-tao_isgd_type``:
+
+- ``proximal``   each outer step solves the subproblem with a nested TAO, prefix
+  ``<tao prefix>isgd_inner_`` (``-isgd_inner_tao_type lmvm|nls|ntr|python ...``, default L-BFGS,
+  20 iterations). Its Hessian is the shell I + αH of the outer Tao's operator.
+- ``linearized`` one Gauss-Newton linearisation: θₙ₊₁ = θₙ − α (I + αG)⁻¹ ∇L(θₙ), solved by the
+  Tao's KSP (prefix ``<tao prefix>tao_isgd_``; default preonly + :class:`~pinntao.pc.ProximalPC`).
+
+α is constant or grows geometrically (``alpha_growth``, capped at ``alpha_max``). A rejected step
+(non-finite, no decrease of the proximal objective — for ``linearized``, of L —, or a failed inner
+solve) keeps θₙ; α is halved and the step retried up to ``retries`` times, then the solve ends
+with a TAO diverged reason and a message.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from petsc4py import PETSc
+
+from ..options import Option, OptionSet, check_tao_type, help_requested, nonnegative, positive
+from ..pc.proximal import proximal_mat
+
+ISGD_TYPES = ("proximal", "linearized")
+R = PETSc.TAO.ConvergedReason
+
+
+class ImplicitGD:
+    """TAO python context: ``-tao_type python -tao_python_type pinntao.solvers.ImplicitGD``."""
+
+    options = OptionSet(
+        "Implicit gradient descent, ISGD (pinntao.solvers.ImplicitGD)",
+        "tao_isgd_",
+        [
+            Option("type", "str", "proximal", "proximal: solve argmin ½‖θ − θₙ‖² + αL(θ) with the nested TAO "
+                   "-isgd_inner_tao_*; linearized: θₙ − α(I + αG)⁻¹∇L(θₙ) with the KSP -tao_isgd_ksp_*",
+                   choices=list(ISGD_TYPES)),
+            Option("alpha", "float", 0.1, "step α of the implicit update", check=positive, check_text="> 0"),
+            Option("alpha_growth", "float", 1.0, "α ← min(growth·α, alpha_max) after each accepted step",
+                   check=positive, check_text="> 0"),
+            Option("alpha_max", "float", 0.0, "cap of the growing α (0: none)", check=nonnegative, check_text=">= 0"),
+            Option("retries", "int", 3, "a rejected step halves α and retries this often before the solve stops",
+                   check=nonnegative, check_text=">= 0"),
+        ],
+    )
+    inner_max_it = 20  # the nested TAO's default budget per outer step
+
+    def __init__(self) -> None:
+        self.opts: dict[str, Any] = {}
+        self.message = ""
+        self.stats: dict[str, Any] = {}
+        self.inner: PETSc.TAO | None = None
+        self.outer: PETSc.TAO | None = None
+        self.alpha = 0.0
+        self._M: PETSc.Mat | None = None
+        self._center: PETSc.Vec | None = None
+        self._w: PETSc.Vec | None = None
+
+    # -- TAO python protocol ---------------------------------------------------------------
+    def create(self, tao: PETSc.TAO) -> None:
+        ksp = tao.getKSP()
+        ksp.setOptionsPrefix((tao.getOptionsPrefix() or "") + "tao_isgd_")
+        ksp.setType(PETSc.KSP.Type.PREONLY)
+        pc = ksp.getPC()
+        pc.setType(PETSc.PC.Type.PYTHON)
+        pc.setPythonType("pinntao.pc.ProximalPC")
+
+    def setFromOptions(self, tao: PETSc.TAO) -> None:
+        prefix = tao.getOptionsPrefix() or ""
+        if help_requested():
+            self.options.print_help(tao.getComm(), prefix)
+        self.opts = self.options.read(prefix)
+        ksp = tao.getKSP()
+        ksp.setOptionsPrefix(prefix + "tao_isgd_")  # the Tao's prefix may have changed since create()
+        ksp.setFromOptions()
+        if self.opts["type"] == "proximal":
+            self._inner_tao(tao)
+
+    def setUp(self, tao: PETSc.TAO) -> None:
+        if not self.opts:
+            self.opts = self.options.read(tao.getOptionsPrefix() or "")
+
+    def destroy(self, tao: PETSc.TAO) -> None:
+        for obj in (self.inner, self._M, self._center, self._w):
+            if obj is not None:
+                obj.destroy()
+        self.inner = self._M = self._center = self._w = None
+
+    def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
+        viewer.printfASCII("  implicit gradient descent: " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
+        if self.opts.get("type") == "proximal" and self.inner is not None:
+            viewer.printfASCII("  inner TAO of the proximal subproblem:\n")
+            self.inner.view(viewer)
+        else:
+            tao.getKSP().view(viewer)
+
+    # -- the proximal subproblem Φ(y) = ½‖y − θₙ‖² + α L(y) --------------------------------
+    def _inner_tao(self, tao: PETSc.TAO) -> PETSc.TAO:
+        if self.inner is None:
+            inner = PETSc.TAO().create(comm=tao.getComm())
+            inner.setOptionsPrefix((tao.getOptionsPrefix() or "") + "isgd_inner_")
+            inner.setType(PETSc.TAO.Type.LMVM)
+            inner.setMaximumIterations(self.inner_max_it)
+            inner.setTolerances(gatol=0.0, grtol=0.0, gttol=0.0)  # a fixed budget unless the user says otherwise
+            inner.setObjective(self._phi)
+            inner.setObjectiveGradient(self._phi_grad, None)
+            inner.setGradient(self._phi_gradient, None)
+            self.inner = inner
+        self.outer = tao
+        H, _, _ = tao.getHessian()
+        if H is not None and H.getType() is not None and self._M is None:
+            self._M = proximal_mat(H, self.opts["alpha"])
+            self.inner.setHessian(self._phi_hessian, self._M, self._M)
+        check_tao_type(self.inner.getOptionsPrefix() or "")
+        self.inner.setFromOptions()
+        return self.inner
+
+    def _shift(self, y: PETSc.Vec) -> float:
+        """w = y − θₙ; returns ½‖w‖²."""
+        assert self._center is not None and self._w is not None
+        y.copy(self._w)
+        self._w.axpy(-1.0, self._center)
+        return 0.5 * self._w.dot(self._w)
+
+    def _phi(self, t: PETSc.TAO, y: PETSc.Vec) -> float:
+        assert self.outer is not None
+        return self._shift(y) + self.alpha * self.outer.computeObjective(y)
+
+    def _phi_grad(self, t: PETSc.TAO, y: PETSc.Vec, g: PETSc.Vec) -> float:
+        assert self.outer is not None and self._w is not None
+        f = self.outer.computeObjectiveGradient(y, g)
+        prox = self._shift(y)
+        g.aypx(self.alpha, self._w)  # g ← α∇L + (y − θₙ)
+        return prox + self.alpha * f
+
+    def _phi_gradient(self, t: PETSc.TAO, y: PETSc.Vec, g: PETSc.Vec) -> None:
+        self._phi_grad(t, y, g)
+
+    def _phi_hessian(self, t: PETSc.TAO, y: PETSc.Vec, M: PETSc.Mat, P: PETSc.Mat) -> None:
+        assert self.outer is not None
+        ctx = M.getPythonContext()
+        self.outer.computeHessian(y, ctx.A, ctx.A)
+        ctx.alpha, ctx.sigma = self.alpha, 0.0
+
+    # -- one outer step, each variant: returns (accepted, why-not) ---------------------------
+    def _proximal_step(self, tao: PETSc.TAO, x: PETSc.Vec, f: float, g_new: PETSc.Vec) -> tuple[float, str]:
+        assert self.inner is not None
+        inner = self.inner
+        inner.setSolution(x)
+        try:
+            inner.solve()
+        except PETSc.Error:
+            return math.nan, "the inner TAO raised an error (non-finite value)"
+        reason = inner.getConvergedReason()
+        self.stats["inner_its"] += inner.getIterationNumber()
+        f_new = tao.computeObjectiveGradient(x, g_new)
+        phi = self._shift(x) + self.alpha * f_new
+        if not math.isfinite(phi):
+            return f_new, f"inner TAO ({inner.getType()}) ended {_reason(reason)} at a non-finite loss"
+        if phi >= self.alpha * f:
+            return f_new, (f"inner TAO ({inner.getType()}) ended {_reason(reason)} without decreasing "
+                           "½‖θ − θₙ‖² + αL")
+        return f_new, ""
+
+    def _linearized_step(self, tao: PETSc.TAO, x: PETSc.Vec, g: PETSc.Vec, f: float, d: PETSc.Vec,
+                         g_new: PETSc.Vec) -> tuple[float, str]:
+        H, Hp, _ = tao.getHessian()
+        if self._M is None:
+            self._M = proximal_mat(H, self.alpha)
+        ksp = tao.getKSP()
+        tao.computeHessian(x, H, Hp)
+        ctx = self._M.getPythonContext()
+        ctx.alpha, ctx.sigma = self.alpha, 0.0
+        ksp.setOperators(self._M, self._M)
+        ksp.solve(g, d)
+        self.stats["ksp_its"] += ksp.getIterationNumber()
+        if not math.isfinite(d.norm()):
+            return math.nan, f"KSP ({ksp.getType()}, reason {ksp.getConvergedReason()}) gave a non-finite direction"
+        x.axpy(-self.alpha, d)
+        f_new = tao.computeObjectiveGradient(x, g_new)
+        if not math.isfinite(f_new):
+            return f_new, "non-finite loss after the linearized step"
+        if f_new >= f:
+            return f_new, f"the linearized step did not decrease L ({f_new:.3e} >= {f:.3e})"
+        return f_new, ""
+
+    def solve(self, tao: PETSc.TAO) -> None:
+        if not self.opts:
+            self.opts = self.options.read(tao.getOptionsPrefix() or "")
+        kind = self.opts["type"]
+        if kind == "proximal" and self.inner is None:
+            self._inner_tao(tao)  # set up without TaoSetFromOptions on this Tao
+        x = tao.getSolution()
+        g, g_new, d = x.duplicate(), x.duplicate(), x.duplicate()
+        self._center, self._w = x.duplicate(), x.duplicate()
+        self.alpha = self.opts["alpha"]
+        growth, cap, retries = self.opts["alpha_growth"], self.opts["alpha_max"], self.opts["retries"]
+        self.message = ""
+        self.stats = {"type": kind, "alpha": [], "rejected": 0, "inner_its": 0, "ksp_its": 0, "time_s": 0.0}
+        t_start = time.perf_counter()
+
+        f = tao.computeObjectiveGradient(x, g)
+        its, max_it = 0, tao.getMaximumIterations()
+        tao.setIterationNumber(0)
+        tao.monitor(0, f, g.norm(), 0.0, 0.0)
+        reason = tao.checkConverged()
+        while reason == R.CONTINUE_ITERATING:
+            if its >= max_it:
+                tao.setConvergedReason(R.DIVERGED_MAXITS)
+                break
+            x.copy(self._center)
+            for attempt in range(retries + 1):
+                if kind == "proximal":
+                    f_new, why = self._proximal_step(tao, x, f, g_new)
+                else:
+                    f_new, why = self._linearized_step(tao, x, g, f, d, g_new)
+                if not why:
+                    break
+                self._center.copy(x)  # keep θₙ
+                self.stats["rejected"] += 1
+                if attempt < retries:
+                    self.alpha *= 0.5
+            if why:
+                self.message = f"step {its + 1} rejected at α = {self.alpha:.3g}: {why}; θ kept at iterate {its}"
+                self.stats["message"] = self.message
+                PETSc.Sys.Print(f"  ImplicitGD: {self.message}", comm=tao.getComm())
+                tao.setConvergedReason(R.DIVERGED_NAN if not math.isfinite(f_new) else R.DIVERGED_LS_FAILURE)
+                break
+            f = f_new
+            g_new.copy(g)
+            self.stats["alpha"].append(self.alpha)
+            its += 1
+            tao.setIterationNumber(its)
+            tao.monitor(its, f, g.norm(), 0.0, self.alpha)
+            reason = tao.checkConverged()
+            self.alpha = growth * self.alpha
+            if cap > 0:
+                self.alpha = min(self.alpha, cap)
+        self.stats["time_s"] = time.perf_counter() - t_start
+        pc = tao.getKSP().getPC()
+        if kind == "linearized" and pc.getType() == PETSc.PC.Type.PYTHON:
+            self.stats["pc"] = getattr(pc.getPythonContext(), "stats", None)
+        for v in (g, g_new, d):
+            v.destroy()
+
+
+def _reason(reason: int) -> str:
+    from ..train import reason_name
+
+    return reason_name(reason)
