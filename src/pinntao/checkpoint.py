@@ -75,7 +75,7 @@ def load_theta(path: str, n_params: int, flag: str = "-pinn_load") -> np.ndarray
         raise PinnInputError(f"{flag}: cannot read {path!r}: it is a directory")
     if magic.startswith(_NPY_MAGIC):
         theta = _read_npy(path, flag)
-    elif magic[:4] == np.int32(PETSC_VEC_CLASSID).astype(">i4").tobytes():
+    elif magic[:4] == PETSC_VEC_CLASSID.to_bytes(4, "big"):
         theta = _read_petsc_binary(path, flag, size)
     elif zipfile.is_zipfile(path):
         raise PinnInputError(f"{flag}: {path!r} is an archive (.npz/zip); give θ as a .npy file or a PETSc binary Vec")

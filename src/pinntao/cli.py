@@ -521,7 +521,9 @@ def main(argv: list[str] | None = None) -> int:
             abort_all(mpi, "interrupted twice: abandoned without a final checkpoint or report", code)
         return error("interrupted twice: abandoned without a final checkpoint or report", code)
     except Exception as exc:
-        return _internal_error(mpi, f"{type(exc).__name__}: {exc}")
+        from .errors import describe_exception
+
+        return _internal_error(mpi, describe_exception(exc))
     code = rep["exit_code"]
     if opts["report"]:
         from .comm import max_flags

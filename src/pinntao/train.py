@@ -20,7 +20,7 @@ from petsc4py import PETSc
 from . import signals
 from .checkpoint import save_checkpoint
 from .comm import abort_all, max_flags, rank0_decides
-from .errors import EXIT_FAILED, EXIT_OK, PinnInputError, RunFailedError
+from .errors import EXIT_FAILED, EXIT_OK, PinnInputError, RunFailedError, describe_exception
 from .io import OutputFile, check_writable
 from .objective import PinnObjective
 
@@ -200,8 +200,7 @@ class Trainer:
         import traceback
 
         traceback.print_exc(file=sys.stderr)
-        exc = sys.exc_info()[1]
-        abort_all(self.obj.mpi, f"{type(exc).__name__} during the solve: {exc}")
+        abort_all(self.obj.mpi, f"during the solve: {describe_exception(sys.exc_info()[1])}")
 
     def solve(self, x: PETSc.Vec | None = None) -> tuple[PETSc.Vec, Result]:
         """Minimise from x (default: the model's initial θ); x holds the result."""
