@@ -146,7 +146,7 @@ def test_3_adam_blow_up_leaves_a_finite_theta(tmp_path):
     data = json.loads(rep.read_text())
     assert data["converged_reason"] == "DIVERGED_NAN" and data["status"] == "diverged"
     assert np.isfinite(data["loss"]) and data["loss"] == pytest.approx(data["initial_loss"])
-    assert "restored to iteration 0" in data["message"] and "FAILED" in proc.stdout
+    assert "restored to step 0" in data["message"] and "FAILED" in proc.stdout
     assert np.all(np.isfinite(np.load(ck)))
 
 

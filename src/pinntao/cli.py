@@ -120,6 +120,8 @@ def cli_options() -> OptionSet:
                    "the end, atomically"),
             Option("checkpoint_every", "int", 100, "iterations between checkpoints", check=positive, check_text="> 0"),
             Option("load", "str", "", "start from θ saved in this file (.npy or PETSc binary Vec)"),
+            Option("restart", "str", "", "resume exactly from the state written beside -pinn_checkpoint PATH "
+                   "(PATH or PATH.restart.npz); its options apply unless given again"),
         ],
     )
 
@@ -293,7 +295,41 @@ def load_initial(obj: Any, x: Any, path: str) -> None:
     obj.set_from_full(x, theta)
 
 
-def run(opts: dict[str, Any]) -> dict[str, Any]:
+_NOT_RESTORED = ("pinn_restart", "pinn_load", "help", "h", "options_file")
+
+
+def read_restart_options(mpi: Any) -> tuple[dict, dict] | None:
+    """``-pinn_restart PATH``: the restart file (read on rank 0, broadcast); its stored options
+    are inserted where the user gave none, so the resumed run is the interrupted one."""
+    from petsc4py import PETSc
+
+    from .train import read_restart
+
+    db = PETSc.Options()
+    if not db.hasName("pinn_restart"):
+        return None
+    path = db.getString("pinn_restart", "")
+    data, msg = None, None
+    if mpi.Get_rank() == 0:
+        try:
+            data = read_restart(path)
+        except PinnInputError as exc:
+            msg = str(exc)
+    if mpi.Get_size() > 1:
+        msg = mpi.bcast(msg, root=0)
+        data = mpi.bcast(data, root=0) if msg is None else None
+    if msg:
+        raise PinnInputError(msg)
+    if db.hasName("pinn_load"):
+        raise PinnInputError("-pinn_restart and -pinn_load exclude each other")
+    arrays, meta = data
+    for key, value in meta["options"].items():
+        if key not in _NOT_RESTORED and not db.hasName(key):
+            db.setValue(key, value)
+    return arrays, meta
+
+
+def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[str, Any]:
     """Build problem, model, objective and TAO from parsed options; train; return the report."""
     import torch
     from petsc4py import PETSc
@@ -342,6 +378,8 @@ def run(opts: dict[str, Any]) -> dict[str, Any]:
         if PinnInputError.last is not None:
             raise PinnInputError.last from None
         raise PinnInputError(f"PETSc rejected the options: {petsc_error_text(exc)}") from None
+    if restart is not None:
+        x = trainer.resume(*restart)
     x, res = trainer.solve(x)
     report = {
         "problem": problem.name,
@@ -365,6 +403,7 @@ def run(opts: dict[str, Any]) -> dict[str, Any]:
         "initial_loss": res.initial_loss,
         "loss": res.loss,
         "rel_l2": res.rel_l2,
+        "max_err": obj.max_error(x),
         "wall_s": res.wall_s,
         "evaluations": dict(obj.counts),
         "history": res.history,
@@ -492,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         options = cli_options()
         check_unknown_options(options)
+        restart = read_restart_options(mpi)
         method = options.read()["optimizer"]  # validates every option early
         if method:
             from .presets import apply_preset
@@ -504,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         from .train import check_output
 
         check_output(mpi, opts["report"], "-pinn_report")
-        rep = run(opts)
+        rep = run(opts, restart)
     except PinnInputError as exc:
         return error(exc, EXIT_INPUT)
     except PETSc.Error as exc:

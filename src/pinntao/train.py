@@ -21,7 +21,7 @@ from . import signals
 from .checkpoint import save_checkpoint
 from .comm import abort_all, max_flags, rank0_decides
 from .errors import EXIT_FAILED, EXIT_OK, PinnInputError, RunFailedError, describe_exception
-from .io import OutputFile, check_writable
+from .io import OutputFile, check_writable, json_bytes
 from .objective import PinnObjective
 
 __all__ = ["BUDGET_REASONS", "Result", "Trainer", "check_output", "reason_name", "save_checkpoint"]
@@ -64,6 +64,42 @@ class Result:
         return EXIT_OK if self.status == "ok" else EXIT_FAILED
 
 
+RESTART_FORMAT = "pinntao-restart-1"
+
+
+def restart_path(checkpoint: str) -> str:
+    """The restart state written beside a θ checkpoint: ``<checkpoint>.restart.npz``."""
+    return checkpoint + ".restart.npz"
+
+
+def save_restart(fh: Any, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """A restart file: an uncompressed .npz of θ and the solver's arrays plus strict-JSON metadata."""
+    np.savez(fh, meta=np.frombuffer(json_bytes(meta), dtype=np.uint8), **arrays)
+
+
+def read_restart(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays, meta) of a restart file; ``path`` may name the θ checkpoint it sits beside.
+    Raises PinnInputError with one line for anything that is not a complete restart file."""
+    import json
+    import os
+    import zipfile
+
+    cand = path if zipfile.is_zipfile(path) else restart_path(path)
+    if not os.path.isfile(cand):
+        raise PinnInputError(f"-pinn_restart: no restart state at {cand!r} (written by -pinn_checkpoint)")
+    try:
+        with np.load(cand, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k]) for k in z.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except Exception as exc:
+        raise PinnInputError(f"-pinn_restart: {cand!r} is not a readable restart file ({exc})") from None
+    if meta.get("format") != RESTART_FORMAT or "theta" not in arrays:
+        raise PinnInputError(f"-pinn_restart: {cand!r} is not a {RESTART_FORMAT} file")
+    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
+        raise PinnInputError(f"-pinn_restart: {cand!r} holds non-finite values")
+    return arrays, meta
+
+
 def check_output(mpicomm: Any, path: str, flag: str) -> None:
     """Refuse an output path before any work (PinnInputError on every rank): rank 0 checks it
     (regular file or new name, writable directory) and broadcasts the verdict."""
@@ -104,7 +140,15 @@ class Trainer:
         self.monitor_every = max(1, int(monitor_every))
         self.time_limit = float(time_limit)
         self.checkpoint, self.checkpoint_every = checkpoint, max(1, int(checkpoint_every))
+        if checkpoint:
+            check_output(objective.mpi, restart_path(checkpoint), "-pinn_checkpoint (restart state)")
         self._ckpt = OutputFile(checkpoint, "checkpoint") if checkpoint and objective.rank == 0 else None
+        self._state_file = (OutputFile(restart_path(checkpoint), "restart state")
+                            if checkpoint and objective.rank == 0 else None)
+        self._resume: dict[str, Any] | None = None
+        self._offset = 0
+        self._wall0 = 0.0
+        self._loss0 = math.nan
         self.history: list[list[float]] = []
         self._last_good: PETSc.Vec | None = None
         self._last_good_its = -1
@@ -125,6 +169,8 @@ class Trainer:
 
     # -- the monitor: observe, then agree on stopping ------------------------------------------
     def _observe(self, tao: PETSc.TAO, its: int, f: float, x: PETSc.Vec) -> None:
+        resumed_start = self._offset > 0 and its == 0  # recorded and checkpointed by the interrupted run
+        its += self._offset
         self._last_its = its
         if not math.isfinite(f):
             return  # keep the previous good iterate; TAO stops with DIVERGED_NAN
@@ -132,10 +178,12 @@ class Trainer:
             self._last_good = x.duplicate()
         x.copy(self._last_good)
         self._last_good_its = its
+        if resumed_start:
+            return
         if its % self.monitor_every == 0:
-            self.history.append([its, time.perf_counter() - self._t0, f, self.obj.rel_l2(x)])
+            self.history.append([its, self._wall(), f, self.obj.rel_l2(x)])
         if self.checkpoint and its % self.checkpoint_every == 0:
-            self.write_checkpoint(x)
+            self.write_checkpoint(x, its, f)
 
     def _monitor(self, tao: PETSc.TAO) -> None:
         its, f, _gnorm, _cnorm, _xdiff, _reason = tao.getSolutionStatus()
@@ -153,26 +201,72 @@ class Trainer:
             tao.setConvergedReason(R.CONVERGED_USER)
         elif sig:
             self._signal = int(sig)
-            self._message = f"interrupted by {signals.name(self._signal)} after iteration {its}"
+            self._message = f"interrupted by {signals.name(self._signal)} after iteration {its + self._offset}"
             tao.setConvergedReason(R.CONVERGED_USER)
         elif timeout:
             self._message = f"time limit {self.time_limit:g} s reached"
             tao.setConvergedReason(R.CONVERGED_USER)
 
-    def write_checkpoint(self, x: PETSc.Vec) -> bool:
-        """Write θ (rank 0, atomically); True on every rank if it was written. Never raises for
-        I/O: a failure warns once and is counted in :meth:`outputs`."""
-        full = self._theta_full(x)
+    def _wall(self) -> float:
+        return self._wall0 + time.perf_counter() - self._t0
+
+    def write_checkpoint(self, x: PETSc.Vec, its: int | None = None, f: float | None = None) -> bool:
+        """Write the restart state, then θ (rank 0, atomically each); True on every rank if both
+        were written. Never raises for I/O: a failure warns once and is counted in :meth:`outputs`."""
+        arrays, meta = self.restart_state(x, self._last_its if its is None else its, f)
+        full = arrays["theta"]
         ok = True
-        if self._ckpt is not None:
-            ok = bool(np.all(np.isfinite(full))) and self._ckpt.write(
-                lambda fh: np.save(fh, full, allow_pickle=False)
-            )
+        if self._ckpt is not None and self._state_file is not None:
+            ok = bool(np.all(np.isfinite(full)))
+            ok = ok and self._state_file.write(lambda fh: save_restart(fh, arrays, meta))
+            ok = ok and self._ckpt.write(lambda fh: np.save(fh, full, allow_pickle=False))
         return not max_flags(self.obj.mpi, [0.0 if ok else 1.0])[0]
 
     def outputs(self) -> dict[str, Any]:
         """Write counts and failures of the files this Trainer writes (rank 0 knows them)."""
-        return {"checkpoint": self._ckpt.status()} if self._ckpt is not None else {}
+        if self._ckpt is None or self._state_file is None:
+            return {}
+        return {"checkpoint": self._ckpt.status(), "restart_state": self._state_file.status()}
+
+    # -- exact restart -----------------------------------------------------------------------
+    def _solver_ctx(self) -> Any:
+        return self.tao.getPythonContext() if self.tao_type == "python" else None
+
+    def restart_state(self, x: PETSc.Vec, its: int, f: float | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, meta) of a restart file at iterate x (collective: Vecs are gathered)."""
+        arrays = {"theta": self._theta_full(x)}
+        scalars: dict[str, float] = {}
+        ctx = self._solver_ctx()
+        for key, val in (ctx.restart_state(self.tao) if hasattr(ctx, "restart_state") else {}).items():
+            if isinstance(val, PETSc.Vec):
+                arrays[f"solver_{key}"] = self._theta_full(val)
+            else:
+                scalars[key] = val
+        meta = {
+            "format": RESTART_FORMAT, "iteration": int(its), "loss": f, "initial_loss": self._loss0,
+            "wall_s": self._wall(), "history": self.history, "n_params": self.obj.n_params,
+            "problem": self.obj.problem.name, "seed": self.obj.seed, "n_points": self.obj.global_counts,
+            "tao_type": self.tao_type, "solver": type(ctx).__name__ if ctx is not None else self.tao_type,
+            "solver_scalars": scalars, "options": PETSc.Options().getAll(),
+        }
+        return arrays, meta
+
+    def resume(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> PETSc.Vec:
+        """Continue from a restart file (see :func:`read_restart`): the next :meth:`solve` starts at
+        its θ and iteration count with the solver's state restored. Returns θ as a Vec."""
+        if meta["n_params"] != self.obj.n_params or meta["n_points"] != self.obj.global_counts:
+            raise PinnInputError(
+                f"-pinn_restart: the checkpoint is for {meta['n_params']} parameters and points "
+                f"{meta['n_points']}, this run has {self.obj.n_params} and {self.obj.global_counts}"
+            )
+        solver = type(self._solver_ctx()).__name__ if self._solver_ctx() is not None else self.tao_type
+        if meta["solver"] != solver:
+            raise PinnInputError(f"-pinn_restart: the checkpoint was written by {meta['solver']}, "
+                                 f"this run uses {solver}")
+        self._resume = {"arrays": arrays, "meta": meta}
+        x = self.obj.create_vec()
+        self.obj.set_from_full(x, arrays["theta"])
+        return x
 
     # -- the solve ---------------------------------------------------------------------------
     def _run_tao(self) -> None:
@@ -203,21 +297,45 @@ class Trainer:
         abort_all(self.obj.mpi, f"during the solve: {describe_exception(sys.exc_info()[1])}")
 
     def solve(self, x: PETSc.Vec | None = None) -> tuple[PETSc.Vec, Result]:
-        """Minimise from x (default: the model's initial θ); x holds the result."""
-        x = x if x is not None else self.obj.initial_vec()
+        """Minimise from x (default: the model's initial θ, or the state given to :meth:`resume`);
+        x holds the result."""
         self.history, self._last_good, self._last_good_its, self._message = [], None, -1, ""
-        self._signal, self._failure = 0, ""
+        self._signal, self._failure, self._offset, self._wall0 = 0, "", 0, 0.0
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            meta = resume["meta"]
+            x = x if x is not None else self.obj.create_vec()
+            self.obj.set_from_full(x, resume["arrays"]["theta"])
+            self._offset, self._wall0 = int(meta["iteration"]), float(meta["wall_s"])
+            # the interrupted run's last row is off the -pinn_monitor_every grid unless it fell on it
+            self.history = [list(row) for row in meta["history"] if int(row[0]) % self.monitor_every == 0]
+            state = {k[len("solver_"):]: v for k, v in resume["arrays"].items() if k.startswith("solver_")}
+            ctx = self._solver_ctx()
+            if hasattr(ctx, "load_restart_state"):
+                ctx.load_restart_state(self.tao, {**meta["solver_scalars"], **state})
+        x = x if x is not None else self.obj.initial_vec()
         self.obj.nonfinite = False
         loss0 = self.obj.loss_full(self.obj.gather(x))
+        if resume is not None and resume["meta"]["initial_loss"] is not None:
+            loss0 = float(resume["meta"]["initial_loss"])
+        self._loss0 = loss0
         self.obj.warmup(x)  # torch.func's one-time set-up (~2 s) stays out of the solve's wall time
         self._t0 = time.perf_counter()
         self.tao.setSolution(x)
-        self._run_tao()
+        max_it = self.tao.getMaximumIterations()
+        if self._offset < max_it:
+            self.tao.setMaximumIterations(max_it - self._offset)  # -tao_max_it counts from the first run
+            try:
+                self._run_tao()
+            finally:
+                self.tao.setMaximumIterations(max_it)
+            reason = int(self.tao.getConvergedReason())
+        else:
+            reason = int(R.DIVERGED_MAXITS)
         if self._failure:
             raise RunFailedError(self._failure)
-        wall = time.perf_counter() - self._t0
-        its = self.tao.getIterationNumber()
-        reason = int(self.tao.getConvergedReason())
+        wall = self._wall()
+        its = self._offset + (self.tao.getIterationNumber() if self._offset < max_it else 0)
         loss = self._final_loss(x)
         if not math.isfinite(loss):
             loss = self._restore(x, its)
@@ -235,7 +353,7 @@ class Trainer:
         if not self.history or self.history[-1][0] != its:
             self.history.append([its, wall, loss, err])
         status = self._status(reason, loss, loss0)
-        if self.checkpoint and not self.write_checkpoint(x):
+        if self.checkpoint and not self.write_checkpoint(x, its, loss):
             self._message += ("; " if self._message else "") + "the final checkpoint could not be written"
         res = Result(its, reason_name(reason), loss, err, wall, self.history, self._message, loss0, status,
                      self._signal, self.outputs())

@@ -33,6 +33,18 @@ class Adam:
     def __init__(self) -> None:
         self.opts: dict[str, Any] = {}
         self.message = ""
+        self._m: PETSc.Vec | None = None
+        self._v: PETSc.Vec | None = None
+        self._t = 0  # Adam steps taken (bias correction), across restarts
+        self._resume: dict[str, Any] | None = None
+
+    def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
+        """What a restart needs besides θ: the moments and the step count."""
+        return {"step": self._t, "m": self._m, "v": self._v} if self._m is not None else {}
+
+    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint: full-length m, v arrays and the step count (used by the next solve)."""
+        self._resume = state
 
     def setFromOptions(self, tao: PETSc.TAO) -> None:
         prefix = tao.getOptionsPrefix() or ""
@@ -51,6 +63,13 @@ class Adam:
         g, m, v, w, prev = x.duplicate(), x.duplicate(), x.duplicate(), x.duplicate(), x.duplicate()
         m.set(0.0)
         v.set(0.0)
+        t0, self._m, self._v = 0, m, v
+        if self._resume:
+            a, b = x.getOwnershipRange()
+            m.setArray(self._resume["m"][a:b])
+            v.setArray(self._resume["v"][a:b])
+            t0, self._resume = int(self._resume["step"]), None
+        self._t = t0
         f = tao.computeObjectiveGradient(x, g)
         tao.setIterationNumber(0)
         tao.monitor(0, f, g.norm(), 0.0, 0.0)
@@ -61,6 +80,7 @@ class Adam:
                 tao.setConvergedReason(R.DIVERGED_MAXITS)
                 break
             its += 1
+            t = t0 + its
             m.scale(b1)
             m.axpy(1 - b1, g)
             g.pointwiseMult(g, g)  # g ← g² (g is recomputed below)
@@ -68,21 +88,22 @@ class Adam:
             v.axpy(1 - b2, g)
             # w = (m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)
             v.copy(w)
-            w.scale(1.0 / (1 - b2**its))
+            w.scale(1.0 / (1 - b2**t))
             w.sqrtabs()
             w.shift(eps)
             w.pointwiseDivide(m, w)
             x.copy(prev)  # restored by copy: undoing the step arithmetically loses θ when lr·w overflows
-            x.axpy(-lr / (1 - b1**its), w)
+            x.axpy(-lr / (1 - b1**t), w)
             f = tao.computeObjectiveGradient(x, g)
             if not math.isfinite(f):
                 prev.copy(x)
                 f = tao.computeObjectiveGradient(x, g)
-                self.message = (f"non-finite loss after Adam step {its}: stopped, θ restored to iteration {its - 1} "
+                self.message = (f"non-finite loss after Adam step {t}: stopped, θ restored to step {t - 1} "
                                 f"(loss {f:.3e})")
                 tao.setIterationNumber(its - 1)
                 tao.setConvergedReason(R.DIVERGED_NAN)
                 break
+            self._t = t
             tao.setIterationNumber(its)
             tao.monitor(its, f, g.norm(), 0.0, lr)
             reason = tao.checkConverged()
