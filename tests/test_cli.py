@@ -72,3 +72,23 @@ def test_report_contents(tmp_path):
 def test_unwritable_report_is_an_error():
     proc = run_pinntao("-pinn_problem", "poisson1d", "-tao_max_it", "1", "-pinn_report", "/nonexistent/dir/r.json")
     assert proc.returncode == 2 and "cannot write" in proc.stderr
+
+
+def test_report_states_status_and_outputs(tmp_path):
+    rep, ck = tmp_path / "r.json", tmp_path / "c.npy"
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-tao_max_it", "12", "-pinn_report", str(rep),
+                       "-pinn_checkpoint", str(ck), "-pinn_checkpoint_every", "5")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(rep.read_text())
+    assert data["status"] == "ok" and data["exit_code"] == 0 and data["loss"] < data["initial_loss"]
+    assert data["outputs"]["checkpoint"] == {"path": str(ck), "writes": 4, "failures": 0, "last_error": ""}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npy", "c.npy.restart.npz", "r.json"]
+
+
+def test_progress_line():
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-tao_max_it", "20", "-tao_gatol", "0", "-tao_grtol", "0",
+                       "-pinn_progress", "10")
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("pinntao: it ")]
+    assert [ln.split()[2] for ln in lines] == ["0/20", "10/20", "20/20"], proc.stdout
+    assert all("loss " in ln and "rel_l2 " in ln and "elapsed " in ln for ln in lines) and "eta " in lines[1]

@@ -115,6 +115,14 @@ def cli_options() -> OptionSet:
                 check=nonnegative,
                 check_text=">= 0",
             ),
+            Option(
+                "progress",
+                "int",
+                0,
+                "print a progress line (rank 0: iteration, loss, rel. L2, elapsed, ETA) every k iterations (0: off)",
+                check=nonnegative,
+                check_text=">= 0",
+            ),
             Option("report", "str", "", "write a JSON report (strict JSON, atomic) to this file"),
             Option("checkpoint", "str", "", "write θ (.npy) here every -pinn_checkpoint_every iterations and at "
                    "the end, atomically"),
@@ -371,6 +379,7 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
             time_limit=opts["time_limit"],
             checkpoint=opts["checkpoint"],
             checkpoint_every=opts["checkpoint_every"],
+            progress_every=opts["progress"],
         )
         trainer.tao.setSolution(x)
         trainer.tao.setUp()

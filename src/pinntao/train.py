@@ -110,6 +110,14 @@ def check_output(mpicomm: Any, path: str, flag: str) -> None:
         raise PinnInputError(f"{flag}: cannot write {path!r}: {msg}")
 
 
+def _clock(seconds: float) -> str:
+    """12.3s, 4m05s, 2h03m."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(int(seconds), 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
+
+
 class Trainer:
     """TAO on a :class:`PinnObjective`, set up from the options database.
 
@@ -128,6 +136,7 @@ class Trainer:
         checkpoint: str = "",
         checkpoint_every: int = 100,
         prefix: str | None = None,
+        progress_every: int = 0,
     ) -> None:
         self.obj = objective
         check_output(objective.mpi, checkpoint, "-pinn_checkpoint")
@@ -138,6 +147,7 @@ class Trainer:
             self.tao.setType(tao_type)
         objective.setup_tao(self.tao, hessian)
         self.monitor_every = max(1, int(monitor_every))
+        self.progress_every = max(0, int(progress_every))
         self.time_limit = float(time_limit)
         self.checkpoint, self.checkpoint_every = checkpoint, max(1, int(checkpoint_every))
         if checkpoint:
@@ -184,6 +194,23 @@ class Trainer:
             self.history.append([its, self._wall(), f, self.obj.rel_l2(x)])
         if self.checkpoint and its % self.checkpoint_every == 0:
             self.write_checkpoint(x, its, f)
+        if self.progress_every and its % self.progress_every == 0:
+            self._progress(tao, its, f, x)
+
+    def _progress(self, tao: PETSc.TAO, its: int, f: float, x: PETSc.Vec) -> None:
+        """One compact line on rank 0: iteration, loss, rel. L2, elapsed, ETA against the budget."""
+        err = self.history[-1][3] if self.history and self.history[-1][0] == its else self.obj.rel_l2(x)
+        if self.obj.rank != 0:
+            return
+        elapsed = time.perf_counter() - self._t0
+        max_it = tao.getMaximumIterations() + self._offset
+        done = its - self._offset
+        etas = [(max_it - its) * elapsed / done] if done > 0 else []
+        if self.time_limit > 0:
+            etas.append(max(0.0, self.time_limit - elapsed))
+        eta = f" eta {_clock(min(etas))}" if etas else ""
+        print(f"pinntao: it {its}/{max_it} loss {f:.3e} rel_l2 {err:.3e} elapsed {_clock(self._wall())}{eta}",
+              flush=True)
 
     def _monitor(self, tao: PETSc.TAO) -> None:
         its, f, _gnorm, _cnorm, _xdiff, _reason = tao.getSolutionStatus()
