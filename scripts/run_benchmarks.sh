@@ -27,6 +27,26 @@ if [[ $group == all || $group == zoo ]]; then
   run --problems poisson1d,poisson1d_multiscale,poisson2d_multiscale,helmholtz2d,singular_perturbation,burgers1d,nonlinear1d_neumann,transport1d \
       --methods adam,lbfgs,gn --max-it 3000 --max-it-first-order 100000 --time-limit 20 --out bench-out/zoo
 fi
+# implicit steps (the ISGD paper's problems; 1 torch thread per run)
+ISGD_METHODS=adam,lbfgs,isgd,isgd_linearized,isgd_adam,isgd_lbfgs,adam_lbfgs,sngd_damped
+if [[ $group == all || $group == isgd_sp ]]; then
+  for eps in 2 0.01; do
+    run --problems singular_perturbation --layers 50,50,50,50 --methods $ISGD_METHODS --max-it 100000 \
+        --max-it-first-order 1000000 --time-limit 60 --extra "-pinn_param_eps $eps -pinn_n_interior 400 -pinn_threads 1" \
+        --out bench-out/isgd_sp_eps$eps
+  done
+fi
+if [[ $group == all || $group == isgd_2d ]]; then
+  run --problems poisson2d_multiscale --methods $ISGD_METHODS --max-it 100000 --max-it-first-order 1000000 \
+      --time-limit 120 --extra "-pinn_threads 1" --out bench-out/isgd_poisson2d
+  run --problems helmholtz2d --methods $ISGD_METHODS --max-it 100000 --max-it-first-order 1000000 \
+      --time-limit 120 --extra "-pinn_param_k 4 -pinn_threads 1" --out bench-out/isgd_helmholtz
+fi
+if [[ $group == all || $group == isgd_1d ]]; then  # the paper's 5 × 200 network (P = 161,401), 1000 points
+  run --problems poisson1d_multiscale --layers 200,200,200,200,200 --methods adam,lbfgs,isgd,isgd_lbfgs \
+      --method "isgd_paper=-pinn_optimizer isgd -tao_isgd_alpha_growth 1" --max-it 100000 \
+      --max-it-first-order 1000000 --time-limit 600 --extra "-pinn_threads 1" --out bench-out/isgd_1d
+fi
 if [[ $group == all || $group == ranks ]]; then
   for np in 1 2; do
     run --problems poisson2d --methods sngd --np $np --max-it 100 --time-limit 0 --no-figures --out bench-out/ranks_np$np

@@ -268,7 +268,7 @@ def test_isgd_lbfgs_trains_poisson1d():
     assert res.converged_reason == "DIVERGED_MAXITS" and "lbfgs 140 its (DIVERGED_MAXITS)" in res.message
     assert stats[0]["stats"]["inner_its"] > 0
     hist = {int(h[0]): h[2] for h in res.history}
-    assert hist[150] < 1e-2 * hist[10]  # L-BFGS went on from the implicit stage's θ
+    assert hist[150] < 0.1 * hist[10]  # L-BFGS went on from the implicit stage's θ
     assert res.rel_l2 < 5e-3, res
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from mpi4py import MPI
 from petsc4py import PETSc
 from torch import Tensor
 
@@ -268,6 +269,16 @@ class PinnObjective:
             loc = torch.stack([((u - self._u_eval) ** 2).sum(), (self._u_eval**2).sum()])
         num, den = self._sum(loc)
         return float(math.sqrt(num / den)) if den > 0 else float(math.sqrt(num))
+
+    def max_error(self, x: PETSc.Vec | Tensor) -> float:
+        """max |u_θ − u*| / max |u*| on the evaluation grid (the ISGD paper's error measure)."""
+        theta = self.gather(x) if isinstance(x, PETSc.Vec) else x
+        with torch.no_grad():
+            u = self.model.u(theta, self._x_eval)
+            loc = np.array([float((u - self._u_eval).abs().max()) if u.numel() else 0.0,
+                            float(self._u_eval.abs().max()) if u.numel() else 0.0])
+        err, ref = self.mpi.allreduce(loc[0], op=MPI.MAX), self.mpi.allreduce(loc[1], op=MPI.MAX)
+        return err / ref if ref > 0 else err
 
     def setup_tao(self, tao: PETSc.TAO, hessian: str = "gauss_newton") -> None:
         """Install every callback TAO may ask for: f, ∇f, Hessian shell, residual, Jacobian."""

@@ -87,14 +87,16 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         ],
     ),
     "isgd": (
-        "implicit gradient descent: each step solves argmin ½‖θ − θₙ‖² + αL(θ) by 20 L-BFGS iterations, α = 0.1",
-        [*_ISGD, ("tao_isgd_type", "proximal"), ("tao_isgd_alpha", "0.1"), ("isgd_inner_tao_type", "lmvm"),
-         ("isgd_inner_tao_max_it", "20")],
+        "implicit gradient descent: each step solves argmin ½‖θ − θₙ‖² + αL(θ) by 20 L-BFGS iterations; α = 0.1 "
+        "growing ×1.5 per step (pseudo-transient continuation; -tao_isgd_alpha_growth 1: the paper's constant α)",
+        [*_ISGD, ("tao_isgd_type", "proximal"), ("tao_isgd_alpha", "0.1"), ("tao_isgd_alpha_growth", "1.5"),
+         ("isgd_inner_tao_type", "lmvm"), ("isgd_inner_tao_max_it", "20")],
     ),
     "isgd_linearized": (
-        "linearized implicit step θ − α(I + αG)⁻¹∇L through the sketched proximal PC (Woodbury), α = 0.1",
+        "linearized implicit step θ − α(I + αG)⁻¹∇L through the sketched proximal PC (Woodbury); α = 0.1, ×2 after "
+        "a decrease, ÷2 and retried otherwise (Levenberg-Marquardt with μ = 1/α)",
         [*_ISGD, ("pinn_hessian", "gauss_newton"), ("tao_isgd_type", "linearized"), ("tao_isgd_alpha", "0.1"),
-         ("tao_isgd_ksp_type", "preonly"), ("tao_isgd_pc_type", "python"),
+         ("tao_isgd_alpha_growth", "2"), ("tao_isgd_ksp_type", "preonly"), ("tao_isgd_pc_type", "python"),
          ("tao_isgd_pc_python_type", "pinntao.pc.ProximalPC"), ("tao_isgd_pc_prox_type", "sketch")],
     ),
 }

@@ -23,10 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import EXIT_FAILED
 from ..presets import PRESETS
 from ..problems import PROBLEMS
 from .baselines import METHODS as TORCH_METHODS
 from .papers import paper_result
+
+# methods of many cheap iterations: capped by --max-it-first-order
+FIRST_ORDER = frozenset({"adam", "lbfgs", "isgd", "isgd_adam", "isgd_lbfgs", "adam_lbfgs"})
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def command(problem: str, method: Method, seed: int, a: argparse.Namespace, repo
         if a.layers:
             cmd += ["--layers", a.layers]
         return cmd
-    max_it = a.max_it_first_order if method.label in ("adam", "lbfgs") else a.max_it
+    max_it = a.max_it_first_order if method.label in FIRST_ORDER else a.max_it
     cmd = [
         sys.executable,
         "-m",
@@ -134,7 +138,8 @@ def run_matrix(
                         text=True,
                         timeout=a.time_limit * 3 + 600 if a.time_limit else None,
                     )
-                    if proc.returncode != 0 or not tmp.exists():
+                    # exit 3: the solve failed (DIVERGED_*); its report is a result like any other
+                    if proc.returncode not in (0, EXIT_FAILED) or not tmp.exists():
                         print(
                             f"[{k}/{total}] {p} {m.label} seed={s}: FAILED (exit {proc.returncode})\n"
                             + proc.stderr[-2000:],
@@ -177,10 +182,13 @@ def summarize(reports: list[dict[str, Any]], threshold: float) -> list[dict[str,
                 "problem": prob,
                 "method": label,
                 "seeds": len(rs),
+                "failed": sorted({r["converged_reason"] for r in rs if r["converged_reason"].startswith("DIVERGED")
+                                  and r["converged_reason"] not in ("DIVERGED_MAXITS", "DIVERGED_MAXFCN")}),
                 "n_params": rs[0]["n_params"],
                 "rel_l2_median": float(np.median(errs)),
                 "rel_l2_min": float(errs.min()),
                 "rel_l2_max": float(errs.max()),
+                "max_err_median": float(np.median([r.get("max_err", np.nan) for r in rs])),
                 "loss_median": float(np.median([r["loss"] for r in rs])),
                 "iterations_median": int(np.median([r["iterations"] for r in rs])),
                 "wall_s_median": float(np.median([r["wall_s"] for r in rs])),
@@ -200,15 +208,16 @@ def markdown(rows: list[dict[str, Any]], threshold: float) -> str:
         out += [
             f"### {prob} (P = {rs[0]['n_params']})",
             "",
-            f"| method | seeds | rel. L2 median [min, max] | loss | its | wall s | s/it | time to {threshold:g} s "
-            "| kept rank | paper |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| method | seeds | rel. L2 median [min, max] | max err / max abs u | loss | its | wall s | s/it "
+            f"| time to {threshold:g} s | kept rank | paper |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in sorted(rs, key=lambda r: r["rel_l2_median"]):
             tta = f"{r['time_to_threshold_s']:.1f}" if r["time_to_threshold_s"] is not None else "not reached"
+            failed = f" ({', '.join(r['failed'])})" if r["failed"] else ""
             out.append(
-                f"| {r['method']} | {r['seeds']} | {r['rel_l2_median']:.2e} "
-                f"[{r['rel_l2_min']:.1e}, {r['rel_l2_max']:.1e}] "
+                f"| {r['method']}{failed} | {r['seeds']} | {r['rel_l2_median']:.2e} "
+                f"[{r['rel_l2_min']:.1e}, {r['rel_l2_max']:.1e}] | {r['max_err_median']:.2e} "
                 f"| {r['loss_median']:.1e} | {r['iterations_median']} | {r['wall_s_median']:.1f} | {r['s_per_it']:.3f} "
                 f"| {tta} | {r['rank'] if r['rank'] is not None else ''} | {r['paper'] or ''} |"
             )

@@ -45,7 +45,7 @@ class ImplicitGD:
             Option("alpha_growth", "float", 1.0, "α ← min(growth·α, alpha_max) after each accepted step",
                    check=positive, check_text="> 0"),
             Option("alpha_max", "float", 0.0, "cap of the growing α (0: none)", check=nonnegative, check_text=">= 0"),
-            Option("retries", "int", 3, "a rejected step halves α and retries this often before the solve stops",
+            Option("retries", "int", 10, "a rejected step halves α and retries this often before the solve stops",
                    check=nonnegative, check_text=">= 0"),
         ],
     )
