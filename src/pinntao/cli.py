@@ -266,7 +266,9 @@ def check_memory(problem: Any, layers: tuple[int, ...], counts: dict[str, int], 
     n_points = sum(int(counts.get(b.kind, problem.default_counts.get(b.kind, 0))) for b in problem.blocks)
     db = PETSc.Options()
     pcs = " ".join(v for k, v in db.getAll().items() if k.endswith("pc_python_type"))
-    sketch = db.getInt("pc_sketch_rank", 50) if ("Sketched" in pcs or "Nystrom" in pcs or "Proximal" in pcs) else 0
+    raw = db.getString("pc_sketch_rank", "50")
+    rank = int(raw) if raw.isdigit() else 50  # a malformed value is reported by the PC itself
+    sketch = rank if ("Sketched" in pcs or "Nystrom" in pcs or "Proximal" in pcs) else 0
     P = memory.mlp_params(problem.dim, layers)
     explicit = opts["gram"] == "explicit" or (opts["gram"] == "auto" and
                                               -(-n_points // mpi.Get_size()) * P * 8 / 2**20 <= opts["gram_memory_mb"])
@@ -527,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     mpi, rank = comm.tompi4py(), comm.getRank()
 
     def error(msg: object, code: int) -> int:
+        PETSc.Options().setValue("options_left", "0")  # no "Option left" noise under the one error line
         if rank == 0:
             print(f"pinntao: error: {msg}", file=sys.stderr, flush=True)
         return code
