@@ -159,6 +159,17 @@ def test_3_adam_restore_in_process():
     assert np.isfinite(res.loss) and obj.loss_full(obj.gather(x)) == res.loss
 
 
+def test_3_no_finite_iterate_is_said_plainly():
+    obj = tiny_objective("poisson1d", layers=(6,), n_int=21, n_bnd=2)
+    x = obj.initial_vec()
+    x.set(float("nan"))
+    with petsc_options(tao_type="lmvm", tao_max_it=5):
+        trainer = Trainer(obj)
+    _, res = trainer.solve(x)
+    assert res.status == "diverged" and res.exit_code == 3 and res.converged_reason == "DIVERGED_NAN"
+    assert "no finite iterate" in res.message and "restored" not in res.message
+
+
 def test_10_loss_above_initial_exits_non_zero(tmp_path):
     proc = run_pinntao(*SMALL, "-pinn_optimizer", "adam", "-tao_adam_lr", "3", "-tao_grtol", "0", "-tao_gatol", "0",
                        "-tao_max_it", "30", "-pinn_report", str(tmp_path / "r.json"))

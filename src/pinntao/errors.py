@@ -28,10 +28,15 @@ class RunFailedError(RuntimeError):
     """A failure every rank agreed on during a solve (e.g. a rank's monitor raised)."""
 
 
-def describe_exception(exc: BaseException) -> str:
-    """One line for an exception: the original Python error behind a petsc4py error (a callback
-    that raised inside TAO), its type and the first line of its message."""
+def root_cause(exc: BaseException) -> BaseException:
+    """The original Python exception behind a petsc4py error (a callback that raised inside TAO)."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
+    return exc
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line for an exception: its root cause's type and the first line of its message."""
+    exc = root_cause(exc)
     first = (str(exc).splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

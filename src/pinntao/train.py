@@ -20,7 +20,7 @@ from petsc4py import PETSc
 from . import signals
 from .checkpoint import save_checkpoint
 from .comm import abort_all, max_flags, rank0_decides
-from .errors import EXIT_FAILED, EXIT_OK, PinnInputError, RunFailedError, describe_exception
+from .errors import EXIT_FAILED, EXIT_OK, PinnInputError, RunFailedError, describe_exception, root_cause
 from .io import OutputFile, check_writable, json_bytes
 from .objective import PinnObjective
 
@@ -300,7 +300,9 @@ class Trainer:
         PinnInputError.last = None
         try:
             self.tao.solve()
-        except PETSc.Error:
+        except PETSc.Error as exc:
+            if isinstance(root_cause(exc), KeyboardInterrupt):  # a second signal, met inside a callback
+                raise KeyboardInterrupt("interrupted twice") from None
             if PinnInputError.last is not None:
                 raise  # an option error, met by every rank alike
             # TAO raises on a non-finite value at an iterate it must accept; anything else is real
