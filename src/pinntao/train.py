@@ -367,7 +367,7 @@ class Trainer:
         its = self._offset + (self.tao.getIterationNumber() if self._offset < max_it else 0)
         loss = self._final_loss(x)
         if not math.isfinite(loss):
-            loss = self._restore(x, its)
+            loss = self._restore(x)
             if reason >= 0:  # the solver did not notice; say what happened
                 reason = int(R.DIVERGED_NAN)
                 self.tao.setConvergedReason(reason)
@@ -394,7 +394,7 @@ class Trainer:
         finite = math.isfinite(loss) and bool(np.all(np.isfinite(theta.cpu().numpy())))
         return loss if finite else math.nan
 
-    def _restore(self, x: PETSc.Vec, its: int) -> float:
+    def _restore(self, x: PETSc.Vec) -> float:
         """x has a non-finite loss: put back the last finite iterate and recompute its loss."""
         if self._last_good is not None:
             self._last_good.copy(x)
