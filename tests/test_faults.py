@@ -94,8 +94,32 @@ def test_2_failed_write_during_training_warns_once_and_trains_on(tmp_path, capfd
     _, res = trainer.solve()
     assert res.iterations == 10
     assert res.outputs["checkpoint"]["failures"] == 7 and "final checkpoint" in res.message
-    assert capfd.readouterr().err.count("could not be written") == 1
+    assert res.outputs["restart_state"]["failures"] == 7
+    assert capfd.readouterr().err.count("could not be written") == 2  # once per file
     assert os.listdir(tmp_path) == []
+
+
+def test_2_checkpoint_directory_removed_mid_run_cli(tmp_path):
+    ckdir, rep = tmp_path / "ck", tmp_path / "r.json"
+    ckdir.mkdir()
+    args = [sys.executable, "-m", "pinntao", *SMALL, "-tao_max_it", "10000000", "-tao_gatol", "0", "-tao_grtol", "0",
+            "-tao_gttol", "0", "-pinn_time_limit", "4", "-pinn_report", str(rep),
+            "-pinn_checkpoint", str(ckdir / "c.npy"), "-pinn_checkpoint_every", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    t0 = time.time()
+    while not (ckdir / "c.npy").exists() and time.time() - t0 < 120:
+        time.sleep(0.05)
+    for p in ckdir.iterdir():
+        p.unlink(missing_ok=True)
+    ckdir.rmdir()
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 4, (proc.returncode, err[-2000:])
+    assert err.count("could not be written") == 2 and "Traceback" not in err and "OUTPUT FAILED" in out
+    assert err.count("checkpoint '") == 1 and err.count("restart state '") == 1  # one warning per file
+    data = json.loads(rep.read_text())
+    assert data["converged_reason"] == "CONVERGED_USER" and data["exit_code"] == 4
+    assert data["outputs"]["checkpoint"]["failures"] > 0 and "final checkpoint" in data["message"]
 
 
 @pytest.mark.mpi
@@ -112,7 +136,7 @@ def test_2_two_ranks_checkpoint_vanishing_mid_run(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:])
     assert out["iterations"] == 12 and out["outputs"]["checkpoint"]["failures"] == 8 and out["files"] == []
-    assert proc.stderr.count("could not be written") == 1
+    assert proc.stderr.count("could not be written") == 2  # once per file, rank 0 only
 
 
 @pytest.mark.mpi

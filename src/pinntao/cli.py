@@ -439,6 +439,8 @@ STATUS_TEXT = {
 def summary(rep: dict[str, Any]) -> str:
     msg = f"  ({rep['message']})" if rep.get("message") else ""
     status = STATUS_TEXT.get(rep.get("status", "ok"), "")
+    if not status and rep.get("exit_code") == 4:
+        status = "OUTPUT FAILED: the report or the final checkpoint could not be written"
     status = f"\n  {status} (exit {rep['exit_code']})" if status else ""
     return (
         f"pinntao {rep['problem']}: method={rep['method']} tao={rep['tao_type']} P={rep['n_params']} "
@@ -577,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return _internal_error(mpi, describe_exception(exc))
     code = rep["exit_code"]
+    if code == EXIT_OK and "final checkpoint could not" in rep["message"]:  # agreed by every rank
+        code = rep["exit_code"] = EXIT_OUTPUT
     if opts["report"]:
         from .comm import max_flags
         from .io import OutputFile, json_bytes
@@ -589,12 +593,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"pinntao: error: -pinn_report: cannot write {opts['report']!r}: {out.last_error}",
                       file=sys.stderr, flush=True)
         if max_flags(mpi, [0.0 if ok else 1.0])[0] and code == EXIT_OK:
-            code = EXIT_OUTPUT
-    if rep["outputs"].get("checkpoint", {}).get("failures") and code == EXIT_OK:
-        if "final checkpoint could not" in rep["message"]:
-            code = EXIT_OUTPUT
-    if code != rep["exit_code"]:
-        rep["exit_code"] = code
+            code = rep["exit_code"] = EXIT_OUTPUT
     PETSc.Sys.Print(summary(rep), comm=comm)
     return code
 

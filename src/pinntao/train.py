@@ -245,8 +245,9 @@ class Trainer:
         ok = True
         if self._ckpt is not None and self._state_file is not None:
             ok = bool(np.all(np.isfinite(full)))
-            ok = ok and self._state_file.write(lambda fh: save_restart(fh, arrays, meta))
-            ok = ok and self._ckpt.write(lambda fh: np.save(fh, full, allow_pickle=False))
+            if ok:  # both attempted: each file keeps its own count of writes and failures
+                state_ok = self._state_file.write(lambda fh: save_restart(fh, arrays, meta))
+                ok = self._ckpt.write(lambda fh: np.save(fh, full, allow_pickle=False)) and state_ok
         return not max_flags(self.obj.mpi, [0.0 if ok else 1.0])[0]
 
     def outputs(self) -> dict[str, Any]:
