@@ -317,3 +317,35 @@ def test_isgd_rank_independent():
     np.testing.assert_allclose(two["history"][:4], one["history"][:4], rtol=1e-8)
     np.testing.assert_allclose(two["history"], one["history"], rtol=1e-4)
     assert one["history"][-1] < one["history"][0]
+
+
+@pytest.mark.parametrize("method, extra", [("isgd", ()), ("isgd_linearized", ()),
+                                           ("isgd_adam", ("-tao_schedule_its", "6")),
+                                           ("isgd_lbfgs", ("-tao_schedule_its", "3"))])
+def test_resumed_isgd_and_schedule_follow_the_uninterrupted_run(tmp_path, method, extra):
+    """Interrupted at iteration 8 and resumed with -pinn_restart: the growing α, the sketch state and,
+    for a schedule, the running stage and its iteration count carry over (isgd_adam resumes inside
+    Adam, isgd_lbfgs inside L-BFGS, whose history TAO cannot restore: same stage, close loss). The
+    proximal step's inner L-BFGS keeps its J0 scaling from one subproblem to the next, which a
+    restart cannot restore either: isgd resumes the same α sequence to a close, not equal, loss."""
+    from test_restart import SMALL
+
+    full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
+    for args in ((*SMALL, "-pinn_optimizer", method, *extra, "-tao_max_it", "12", "-pinn_report", str(full),
+                  "-pinn_monitor_every", "1"),
+                 (*SMALL, "-pinn_optimizer", method, *extra, "-tao_max_it", "8", "-pinn_checkpoint", str(ck),
+                  "-pinn_checkpoint_every", "4"),
+                 ("-pinn_restart", str(ck), "-tao_max_it", "12", "-pinn_report", str(res))):
+        proc = run_pinntao(*args)
+        assert proc.returncode == 0, (args, proc.stderr[-3000:])
+    full, res = json.loads(full.read_text()), json.loads(res.read_text())
+    assert res["iterations"] == full["iterations"] == 12
+    if method == "isgd_lbfgs":
+        assert [s["name"] for s in res["solver_stats"]["stages"]] == ["lbfgs"]
+        assert res["loss"] < full["history"][8][2]
+        return
+    assert res["loss"] == pytest.approx(full["loss"], rel=0.2 if method == "isgd" else 1e-10, abs=0)
+    if method.startswith("isgd_") and method != "isgd_linearized":
+        assert [s["name"] for s in res["solver_stats"]["stages"]] == ["adam"]
+    else:
+        assert res["solver_stats"]["alpha"] == full["solver_stats"]["alpha"][8:]

@@ -26,6 +26,7 @@ from petsc4py import PETSc
 
 from ..options import Option, OptionSet, check_tao_type, help_requested, nonnegative, positive
 from ..pc.proximal import proximal_mat
+from .natgrad import load_pc_restart_state, pc_restart_state
 
 ISGD_TYPES = ("proximal", "linearized")
 R = PETSc.TAO.ConvergedReason
@@ -44,7 +45,7 @@ class ImplicitGD:
             Option("alpha", "float", 0.1, "step α of the implicit update", check=positive, check_text="> 0"),
             Option("alpha_growth", "float", 1.0, "α ← min(growth·α, alpha_max) after each accepted step",
                    check=positive, check_text="> 0"),
-            Option("alpha_max", "float", 0.0, "cap of the growing α (0: none)", check=nonnegative, check_text=">= 0"),
+            Option("alpha_max", "float", 1e8, "cap of the growing α", check=positive, check_text="> 0"),
             Option("retries", "int", 10, "a rejected step halves α and retries this often before the solve stops",
                    check=nonnegative, check_text=">= 0"),
         ],
@@ -61,9 +62,22 @@ class ImplicitGD:
         self._M: PETSc.Mat | None = None
         self._center: PETSc.Vec | None = None
         self._w: PETSc.Vec | None = None
+        self._resume_alpha: float | None = None
 
     # -- TAO python protocol ---------------------------------------------------------------
+    def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
+        """Exact restart: the α of the next step and, for the linearized step, the sketch PC's state."""
+        state = pc_restart_state(tao) if self.opts.get("type") == "linearized" else {}
+        return {"alpha": float(self.alpha), **state} if self.alpha else state
+
+    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
+        self._resume_alpha = float(state["alpha"]) if "alpha" in state else None
+        load_pc_restart_state(tao, state)
+
     def create(self, tao: PETSc.TAO) -> None:
+        # the inner solves evaluate through this Tao: TAO's default cap of 4000 evaluations would end
+        # a run after ~200 proximal steps (-tao_max_funcs still sets one)
+        tao.setMaximumFunctionEvaluations(PETSc.UNLIMITED)
         ksp = tao.getKSP()
         ksp.setOptionsPrefix((tao.getOptionsPrefix() or "") + "tao_isgd_")
         ksp.setType(PETSc.KSP.Type.PREONLY)
@@ -107,6 +121,7 @@ class ImplicitGD:
             inner.setOptionsPrefix((tao.getOptionsPrefix() or "") + "isgd_inner_")
             inner.setType(PETSc.TAO.Type.LMVM)
             inner.setMaximumIterations(self.inner_max_it)
+            inner.setMaximumFunctionEvaluations(PETSc.UNLIMITED)  # TAO's count runs across solves: no cap but max_it
             inner.setTolerances(gatol=0.0, grtol=0.0, gttol=0.0)  # a fixed budget unless the user says otherwise
             inner.setObjective(self._phi)
             inner.setObjectiveGradient(self._phi_grad, None)
@@ -199,7 +214,7 @@ class ImplicitGD:
         x = tao.getSolution()
         g, g_new, d = x.duplicate(), x.duplicate(), x.duplicate()
         self._center, self._w = x.duplicate(), x.duplicate()
-        self.alpha = self.opts["alpha"]
+        self.alpha, self._resume_alpha = self._resume_alpha or self.opts["alpha"], None
         growth, cap, retries = self.opts["alpha_growth"], self.opts["alpha_max"], self.opts["retries"]
         self.message = ""
         self.stats = {"type": kind, "alpha": [], "rejected": 0, "inner_its": 0, "ksp_its": 0, "time_s": 0.0}
@@ -234,14 +249,12 @@ class ImplicitGD:
                 break
             f = f_new
             g_new.copy(g)
-            self.stats["alpha"].append(self.alpha)
+            used, self.alpha = self.alpha, min(growth * self.alpha, cap)  # the next α, before a checkpoint
+            self.stats["alpha"].append(used)
             its += 1
             tao.setIterationNumber(its)
-            tao.monitor(its, f, g.norm(), 0.0, self.alpha)
+            tao.monitor(its, f, g.norm(), 0.0, used)
             reason = tao.checkConverged()
-            self.alpha = growth * self.alpha
-            if cap > 0:
-                self.alpha = min(self.alpha, cap)
         self.stats["time_s"] = time.perf_counter() - t_start
         pc = tao.getKSP().getPC()
         if kind == "linearized" and pc.getType() == PETSc.PC.Type.PYTHON:

@@ -73,25 +73,10 @@ class NaturalGradient:
         self.stats: dict[str, Any] = {}
 
     def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
-        """What an exact restart needs besides θ: the sketch PC's adaptive size and its count of
-        factorisations (the seed of the next test matrix)."""
-        pc = tao.getKSP().getPC()
-        ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
-        if ctx is None or not hasattr(ctx, "stats"):
-            return {}
-        return {"pc_k": float(getattr(ctx, "k", 0)), "pc_factorizations": float(ctx.stats.get("factorizations", 0)),
-                "pc_changes": float(getattr(ctx, "_changes", 0))}
+        return pc_restart_state(tao)
 
     def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
-        """Put the sketch PC back where :meth:`restart_state` found it (before the next solve)."""
-        pc = tao.getKSP().getPC()
-        ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
-        if ctx is None or "pc_factorizations" not in state:
-            return
-        if hasattr(ctx, "k"):
-            ctx.k = int(state["pc_k"])
-        ctx.stats["factorizations"] = int(state["pc_factorizations"])
-        ctx._changes = int(state["pc_changes"])
+        load_pc_restart_state(tao, state)
 
     def create(self, tao: PETSc.TAO) -> None:
         ksp = tao.getKSP()
@@ -235,3 +220,26 @@ class NaturalGradient:
         pc_ctx = ksp.getPC().getPythonContext() if ksp.getPC().getType() == PETSc.PC.Type.PYTHON else None
         if pc_ctx is not None and hasattr(pc_ctx, "stats"):
             self.stats["pc"] = pc_ctx.stats
+
+
+def pc_restart_state(tao: PETSc.TAO) -> dict[str, Any]:
+    """What an exact restart needs besides θ from a Tao's sketch PC: its adaptive size and its count
+    of factorisations (the seed of the next test matrix)."""
+    pc = tao.getKSP().getPC()
+    ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
+    if ctx is None or not hasattr(ctx, "stats"):
+        return {}
+    return {"pc_k": float(getattr(ctx, "k", 0)), "pc_factorizations": float(ctx.stats.get("factorizations", 0)),
+            "pc_changes": float(getattr(ctx, "_changes", 0))}
+
+
+def load_pc_restart_state(tao: PETSc.TAO, state: dict[str, Any]) -> None:
+    """Put the sketch PC back where :func:`pc_restart_state` found it (before the next solve)."""
+    pc = tao.getKSP().getPC()
+    ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
+    if ctx is None or "pc_factorizations" not in state:
+        return
+    if hasattr(ctx, "k"):
+        ctx.k = int(state["pc_k"])
+    ctx.stats["factorizations"] = int(state["pc_factorizations"])
+    ctx._changes = int(state["pc_changes"])

@@ -56,6 +56,24 @@ class Schedule:
         self._index = 0
         self._trace: list[float] = []
         self._done = R.CONTINUE_ITERATING
+        self._base = 0  # iterations the current stage did before a restart
+        self._first = 0  # the stage a (resumed) solve starts in
+        self._resume: dict[str, Any] | None = None
+
+    # -- exact restart ---------------------------------------------------------------------
+    def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
+        """The running stage, its iterations so far and its solver's own state (keys ``s_*``).
+        A plateau window restarts empty after a resume."""
+        if not self.stages or self._outer is None:
+            return {}
+        st = self.stages[self._index]
+        ctx = st.getPythonContext() if st.getType() == PETSc.TAO.Type.PYTHON else None
+        inner = ctx.restart_state(st) if hasattr(ctx, "restart_state") else {}
+        return {"stage": float(self._index), "stage_its": float(self._base + st.getIterationNumber()),
+                **{f"s_{k}": v for k, v in inner.items()}}
+
+    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
+        self._resume = state if "stage" in state else None
 
     # -- configuration ---------------------------------------------------------------------
     def setFromOptions(self, tao: PETSc.TAO) -> None:
@@ -104,7 +122,7 @@ class Schedule:
             st.setOptionsPrefix(sp)
             st.setType(PETSc.TAO.Type.LMVM)
             st.setMaximumIterations(_UNLIMITED)  # the schedule's -tao_max_it and switch rules govern
-            st.setMaximumFunctionEvaluations(-1)
+            st.setMaximumFunctionEvaluations(PETSc.UNLIMITED)
             st.setTolerances(gatol=0.0, grtol=0.0, gttol=0.0)  # the schedule's own tolerances apply
             if obj is not None:
                 obj.setup_tao(st, "exact" if isinstance(H.getPythonContext(), HessianContext) else "gauss_newton")
@@ -137,7 +155,7 @@ class Schedule:
         outer = self._outer
         assert outer is not None
         total = self._offset + its
-        if its > 0 or self._index == 0:  # a later stage's iteration 0 is the previous stage's last
+        if its > 0 or self._index == self._first:  # a later stage's iteration 0 is the previous stage's last
             outer.setIterationNumber(total)
             outer.monitor(total, f, gnorm, cnorm, xdiff)
             reason = outer.checkConverged()
@@ -148,8 +166,8 @@ class Schedule:
         if self._index == len(self.stages) - 1:
             return
         its_rule = self.opts["its"]
-        if its_rule is not None and its >= its_rule[self._index]:
-            self._switch(st, f"{its} iterations")
+        if its_rule is not None and self._base + its >= its_rule[self._index]:
+            self._switch(st, f"{self._base + its} iterations")
             return
         window = self.opts["plateau_window"]
         if window:
@@ -161,7 +179,7 @@ class Schedule:
                     self._switch(st, f"{self.opts['plateau_on']} plateau over {window} iterations")
 
     def _switch(self, st: PETSc.TAO, why: str) -> None:
-        self.stats["stages"][self._index]["switch"] = why
+        self.stats["stages"][-1]["switch"] = why
         st.setConvergedReason(R.CONVERGED_USER)
 
     def solve(self, tao: PETSc.TAO) -> None:
@@ -174,8 +192,17 @@ class Schedule:
         self._offset, self._done, self.message = 0, R.CONTINUE_ITERATING, ""
         self.stats = {"stages": []}
         tao.setConvergedReason(R.CONTINUE_ITERATING)
-        for i, (name, st) in enumerate(zip(self.names, self.stages, strict=False)):
-            self._index, self._trace = i, []
+        resume, self._resume = self._resume, None
+        self._first = int(resume["stage"]) if resume else 0
+        for i, (name, st) in enumerate(zip(self.names, self.stages, strict=True)):
+            if i < self._first:
+                continue
+            self._index, self._trace, self._base = i, [], 0
+            if resume and i == self._first:
+                self._base = int(resume["stage_its"])
+                ctx = st.getPythonContext() if st.getType() == PETSc.TAO.Type.PYTHON else None
+                if hasattr(ctx, "load_restart_state"):
+                    ctx.load_restart_state(st, {k[2:]: v for k, v in resume.items() if k.startswith("s_")})
             self.stats["stages"].append({"name": name, "start": self._offset})
             st.setSolution(x)
             st.solve()
