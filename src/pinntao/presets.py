@@ -116,8 +116,9 @@ def _schedule(text: str, stages: list[str], rule: list[tuple[str, str]], stage_o
 
 PRESETS.update(
     isgd_adam=_schedule(
-        "the ISGD paper's 'ISGD, Adam': 100 implicit steps (α = 0.5 growing ×1.5, inner L-BFGS), then Adam (lr 1e-3)",
-        ["isgd", "adam"], [("tao_schedule_its", "100")], [("isgd_tao_isgd_alpha", "0.5")],
+        "the ISGD paper's 'ISGD, Adam': 100 implicit steps (α = 0.5 growing ×1.5, inner L-BFGS), then Adam with "
+        "lr 1e-4 (1e-3 undoes the implicit stage's accuracy near a minimiser)",
+        ["isgd", "adam"], [("tao_schedule_its", "100")], [("isgd_tao_isgd_alpha", "0.5"), ("adam_tao_adam_lr", "1e-4")],
     ),
     isgd_lbfgs=_schedule(
         "the ISGD paper's 'ISGD, L-BFGS': 100 implicit steps (α = 0.5 growing ×1.5, inner L-BFGS), then L-BFGS",
