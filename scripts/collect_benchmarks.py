@@ -21,6 +21,14 @@ GROUPS = [
     ("heat1d_a2", "Heat equation, A2 network 3×50 (P = 5,301), 120 s per run"),
     ("targets", "Nonlinear Neumann and transport (c = 30), 90 s per run"),
     ("zoo", "Every other problem, 20 s per run (smoke-level budgets: rankings, not converged errors)"),
+    ("isgd_sp_eps2", "ISGD paper 4.1: singular perturbation ε = 2, 4×50 tanh (P = 7,801), 400 + 2 points, "
+                     "60 s per run"),
+    ("isgd_sp_eps0.01", "ISGD paper 4.1: singular perturbation ε = 0.01, 4×50 tanh, 400 + 2 points, 60 s per run"),
+    ("isgd_poisson2d", "ISGD paper 4.2: multiscale Poisson 2D, 4×30 tanh, 2000 + 400 points, 120 s per run"),
+    ("isgd_helmholtz", "ISGD paper 4.3: Helmholtz k = 4, u = sin(πx) sin(4πy) on [−1, 1]², 3×50 tanh, "
+                       "2000 + 400 points, 120 s per run"),
+    ("isgd_1d", "ISGD paper Fig. 1: multiscale Poisson 1D, the paper's 5×200 tanh (P = 161,401), 1000 + 2 points, "
+                "600 s per run"),
     ("ranks_np1", "Rank scaling: poisson2d SNGD, 100 iterations, 1 MPI rank × 2 torch threads"),
     ("ranks_np2", "Rank scaling: poisson2d SNGD, 100 iterations, 2 MPI ranks × 1 torch thread"),
 ]

@@ -349,3 +349,26 @@ def test_resumed_isgd_and_schedule_follow_the_uninterrupted_run(tmp_path, method
         assert [s["name"] for s in res["solver_stats"]["stages"]] == ["adam"]
     else:
         assert res["solver_stats"]["alpha"] == full["solver_stats"]["alpha"][8:]
+
+
+def test_isgd_and_schedule_honour_an_options_prefix():
+    """Embedded under a prefix, every nested object reads its options there: the linearized step's
+    KSP/PC (a_tao_isgd_*), the proximal step's inner Tao (a_isgd_inner_*), a schedule's stages."""
+    obj = tiny_objective("poisson1d", layers=(8,), n_int=20, n_bnd=2)
+    with petsc_options(a_tao_type="python", a_tao_python_type="pinntao.solvers.ImplicitGD",
+                       a_tao_isgd_type="linearized", a_tao_isgd_pc_prox_type="exact", a_tao_max_it=3):
+        trainer = Trainer(obj, prefix="a_")
+        _, res = trainer.solve()
+    pc = trainer.tao.getKSP().getPC()
+    assert pc.getOptionsPrefix() == "a_tao_isgd_" and pc.getPythonContext().opts["type"] == "exact"
+    assert res.iterations == 3
+    obj = tiny_objective("poisson1d", layers=(8,), n_int=20, n_bnd=2)
+    with petsc_options(b_tao_type="python", b_tao_python_type="pinntao.solvers.Schedule",
+                       b_tao_schedule_stages="isgd,lbfgs", b_tao_schedule_its="2", b_isgd_isgd_inner_tao_type="nls",
+                       b_tao_max_it=4):
+        trainer = Trainer(obj, prefix="b_")
+        _, res = trainer.solve()
+    ctx = trainer.tao.getPythonContext()
+    assert [st.getOptionsPrefix() for st in ctx.stages] == ["b_isgd_", "b_lbfgs_"]
+    assert ctx.stages[0].getPythonContext().inner.getType() == "nls" and ctx.stages[1].getType() == "lmvm"
+    assert res.iterations == 4
