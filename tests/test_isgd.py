@@ -11,8 +11,7 @@ from conftest import ROOT, petsc_options, run_mpi, run_pinntao
 from helpers import dense, perturbed_theta, tiny_objective
 from petsc4py import PETSc
 
-from pinntao.errors import PinnInputError
-from pinntao.pc import ProximalPC, proximal_mat
+from pinntao.pc import proximal_mat
 from pinntao.presets import PRESETS, preset_options
 from pinntao.quadratic import StiffQuadratic
 from pinntao.train import Trainer
@@ -88,21 +87,6 @@ def test_proximal_operator_shell_is_I_plus_alpha_G():
     d = obj.create_vec()
     M.getDiagonal(d)
     np.testing.assert_allclose(d.getArray(), 1 + 0.7 * np.diag(G), rtol=1e-12)
-
-
-def test_proximal_pc_on_foreign_operator_is_a_clear_error():
-    A = PETSc.Mat().createDense((5, 5))
-    A.setUp()
-    A.assemble()
-    ksp = PETSc.KSP().create()
-    ksp.setOperators(A, A)
-    pc = ksp.getPC()
-    pc.setType("python")
-    pc.setPythonContext(ProximalPC())
-    PinnInputError.last = None
-    with pytest.raises(PETSc.Error):
-        pc.setUp()
-    assert "ProximalPC needs a pinntao operator" in str(PinnInputError.last)
 
 
 # -- the stiff quadratic ---------------------------------------------------------------------

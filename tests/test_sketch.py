@@ -170,7 +170,8 @@ def test_nystrom_pc_is_spd_and_scaled_identity_off_subspace():
     assert y.dot(b) > 0
 
 
-def test_pc_on_foreign_operator_is_a_clear_error():
+@pytest.mark.parametrize("name", ["SketchedPseudoInverse", "NystromPC", "ExactPseudoInverse", "ProximalPC"])
+def test_pc_on_foreign_operator_is_a_clear_error(name):
     A = PETSc.Mat().createDense((5, 5))
     A.setUp()
     A.assemble()
@@ -178,9 +179,11 @@ def test_pc_on_foreign_operator_is_a_clear_error():
     ksp.setOperators(A, A)
     pc = ksp.getPC()
     pc.setType("python")
-    pc.setPythonType("pinntao.pc.SketchedPseudoInverse")
+    pc.setPythonType(f"pinntao.pc.{name}")
+    PinnInputError.last = None
     with pytest.raises(PETSc.Error):
         pc.setUp()
+    assert f"{name} needs a pinntao operator" in str(PinnInputError.last)
 
 
 def test_bad_pc_option_is_a_clear_error():
