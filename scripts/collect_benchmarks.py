@@ -3,7 +3,8 @@
     python scripts/collect_benchmarks.py        # after scripts/run_benchmarks.sh
 
 Everything between the GENERATED markers in docs/benchmarks.md is replaced; the text around it
-(the discussion of the numbers) is kept.
+(the discussion of the numbers) is kept. ``python scripts/collect_benchmarks.py isgd`` refreshes
+only the implicit-steps block (the ``isgd_*`` groups of scripts/run_benchmarks.sh).
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT, DOC, FIG = ROOT / "bench-out", ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "figures"
 BEGIN, END = "<!-- GENERATED: begin -->", "<!-- GENERATED: end -->"
+ISGD_BEGIN, ISGD_END = "<!-- GENERATED isgd: begin -->", "<!-- GENERATED isgd: end -->"
 GROUPS = [
     ("poisson2d", "Poisson 2D, 4×20 tanh (P = 1,341), 900 + 120 points, 120 s per run"),
     ("heat1d", "Heat equation, A1 network 1×65 (P = 261), 900 + 100 + 100 points, 90 s per run"),
     ("heat1d_a2", "Heat equation, A2 network 3×50 (P = 5,301), 120 s per run"),
     ("targets", "Nonlinear Neumann and transport (c = 30), 90 s per run"),
     ("zoo", "Every other problem, 20 s per run (smoke-level budgets: rankings, not converged errors)"),
+    ("ranks_np1", "Rank scaling: poisson2d SNGD, 100 iterations, 1 MPI rank × 2 torch threads"),
+    ("ranks_np2", "Rank scaling: poisson2d SNGD, 100 iterations, 2 MPI ranks × 1 torch thread"),
+]
+ISGD_GROUPS = [
     ("isgd_sp_eps2", "ISGD paper 4.1: singular perturbation ε = 2, 4×50 tanh (P = 7,801), 400 + 2 points, "
                      "60 s per run"),
     ("isgd_sp_eps0.01", "ISGD paper 4.1: singular perturbation ε = 0.01, 4×50 tanh, 400 + 2 points, 60 s per run"),
@@ -29,20 +35,13 @@ GROUPS = [
                        "2000 + 400 points, 120 s per run"),
     ("isgd_1d", "ISGD paper Fig. 1: multiscale Poisson 1D, the paper's 5×200 tanh (P = 161,401), 1000 + 2 points, "
                 "600 s per run"),
-    ("ranks_np1", "Rank scaling: poisson2d SNGD, 100 iterations, 1 MPI rank × 2 torch threads"),
-    ("ranks_np2", "Rank scaling: poisson2d SNGD, 100 iterations, 2 MPI ranks × 1 torch thread"),
 ]
 
 
-def main() -> None:
-    import torch
-    from petsc4py import PETSc
-
-    FIG.mkdir(exist_ok=True)
-    parts = [BEGIN, "",
-             f"Machine: {platform.processor() or platform.machine()}, 2 cores, CPU only; torch {torch.__version__}, "
-             f"PETSc {'.'.join(map(str, PETSc.Sys.getVersion()))}; one seed (0) per run; 1 MPI rank.", ""]
-    for group, title in GROUPS:
+def group_sections(groups: list[tuple[str, str]]) -> list[str]:
+    """Each group's tables and figures (copied into docs/figures), for the groups that have output."""
+    parts: list[str] = []
+    for group, title in groups:
         tables = OUT / group / "tables.md"
         if not tables.exists():
             continue
@@ -52,18 +51,46 @@ def main() -> None:
             shutil.copy(fig, FIG / name)
             parts.append(f"![{name}](figures/{name})")
         parts.append("")
+    return parts
+
+
+def replace_block(text: str, begin: str, end: str, parts: list[str]) -> str:
+    """Replace what lies between the markers (appended at the end when they are missing)."""
+    if begin not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    return head + "\n".join([begin, *parts, end]) + tail
+
+
+def main_isgd() -> None:
+    """The implicit-steps groups only (their own block, so the other groups' tables stay)."""
+    FIG.mkdir(exist_ok=True)
+    parts = ["", "Each run: 1 MPI rank, 1 torch thread (`-pinn_threads 1`); the other core was busy with other",
+             "work at times, so compare rows within a table, not across days.", "", *group_sections(ISGD_GROUPS)]
+    DOC.write_text(replace_block(DOC.read_text(), ISGD_BEGIN, ISGD_END, parts))
+
+
+def main() -> None:
+    import torch
+    from petsc4py import PETSc
+
+    FIG.mkdir(exist_ok=True)
+    parts = ["",
+             f"Machine: {platform.processor() or platform.machine()}, 2 cores, CPU only; torch {torch.__version__}, "
+             f"PETSc {'.'.join(map(str, PETSc.Sys.getVersion()))}; one seed (0) per run; 1 MPI rank.", "",
+             *group_sections(GROUPS)]
     scaling = OUT / "scaling" / "scaling.md"
     if scaling.exists():
         parts += ["## Iteration cost as P grows (poisson2d, 3 hidden layers, 5 iterations each, 1 rank)", "",
                   "The last column: one two-pass sketch with k = 200 columns, in units of k objective + gradient",
                   "evaluations (the issue's budget is ≤ 1).", "",
                   scaling.read_text(), ""]
-    parts.append(END)
-    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    DOC.write_text(head + "\n".join(parts) + tail)
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    DOC.write_text(replace_block(text, BEGIN, END, parts))
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main_isgd() if sys.argv[1:] == ["isgd"] else main()
