@@ -252,7 +252,7 @@ def test_5_signal_stops_cleanly_with_report_and_checkpoint(tmp_path, ranks, sig)
     assert data["status"] == "interrupted" and data["signal"] == sig and data["exit_code"] == 128 + sig
     assert f"interrupted by {signal.Signals(sig).name}" in data["message"]
     assert np.load(ck).shape == (data["n_params"],)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npy", "r.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npy", "c.npy.restart.npz", "r.json"]
 
 
 # -- 6. -pinn_load validation and finite problem parameters ----------------------------------------
