@@ -163,7 +163,7 @@ class ImplicitGD:
         self.outer.computeHessian(y, ctx.A, ctx.A)
         ctx.alpha, ctx.sigma = self.alpha, 0.0
 
-    # -- one outer step, each variant: returns (accepted, why-not) ---------------------------
+    # -- one outer step, each variant: returns (L at the new θ, why it was rejected or "") ------
     def _proximal_step(self, tao: PETSc.TAO, x: PETSc.Vec, f: float, g_new: PETSc.Vec) -> tuple[float, str]:
         assert self.inner is not None
         inner = self.inner
