@@ -33,6 +33,9 @@ ISGD_GROUPS = [
     ("isgd_poisson2d", "ISGD paper 4.2: multiscale Poisson 2D, 4×30 tanh, 2000 + 400 points, 120 s per run"),
     ("isgd_helmholtz", "ISGD paper 4.3: Helmholtz k = 4, u = sin(πx) sin(4πy) on [−1, 1]², 3×50 tanh, "
                        "2000 + 400 points, 120 s per run"),
+    ("isgd_long_helmholtz", "Helmholtz k = 4 again, the best schedule with 600 s"),
+    ("isgd_long_poisson2d", "Multiscale Poisson 2D again, the best schedule with 600 s"),
+    ("isgd_1d_small", "Multiscale Poisson 1D with the zoo's 3×50 tanh (P = 5,251), 1000 + 2 points, 120 s per run"),
     ("isgd_1d", "ISGD paper Fig. 1: multiscale Poisson 1D, the paper's 5×200 tanh (P = 161,401), 1000 + 2 points, "
                 "600 s per run"),
 ]

@@ -42,6 +42,17 @@ if [[ $group == all || $group == isgd_2d ]]; then
   run --problems helmholtz2d --methods $ISGD_METHODS --max-it 100000 --max-it-first-order 1000000 \
       --time-limit 120 --extra "-pinn_param_k 4 -pinn_threads 1" --out bench-out/isgd_helmholtz
 fi
+if [[ $group == all || $group == isgd_long ]]; then  # the best schedule with 5× the budget
+  run --problems helmholtz2d --methods isgd_lbfgs --max-it 1000000 --max-it-first-order 1000000 --time-limit 600 \
+      --extra "-pinn_param_k 4 -pinn_threads 1" --out bench-out/isgd_long_helmholtz
+  run --problems poisson2d_multiscale --methods isgd_lbfgs --max-it 1000000 --max-it-first-order 1000000 \
+      --time-limit 600 --extra "-pinn_threads 1" --out bench-out/isgd_long_poisson2d
+fi
+if [[ $group == all || $group == isgd_1d_small ]]; then  # the zoo's default 3 × 50 network (P = 5,251)
+  run --problems poisson1d_multiscale --methods adam,lbfgs,isgd,isgd_linearized,isgd_lbfgs,sngd_damped \
+      --max-it 100000 --max-it-first-order 1000000 --time-limit 120 --extra "-pinn_threads 1" \
+      --out bench-out/isgd_1d_small
+fi
 if [[ $group == all || $group == isgd_1d ]]; then  # the paper's 5 × 200 network (P = 161,401), 1000 points
   run --problems poisson1d_multiscale --layers 200,200,200,200,200 --methods adam,lbfgs,isgd,isgd_lbfgs \
       --method "isgd_paper=-pinn_optimizer isgd -tao_isgd_alpha_growth 1" --max-it 100000 \
