@@ -87,7 +87,8 @@ def test_checkpoint_refuses_nonfinite(tmp_path):
 
 def test_time_limit_stops_solve():
     obj = tiny_objective(layers=(8, 8), n_int=100, n_bnd=20)
-    with petsc_options(tao_type="lmvm", tao_max_it=100000, tao_gatol=0, tao_grtol=0, tao_gttol=0):
+    with petsc_options(tao_type="lmvm", tao_max_it=100000, tao_gatol=0, tao_grtol=0, tao_gttol=0,
+                       tao_max_funcs=10**9):  # TAO's default cap of 4,000 evaluations can come first
         trainer = Trainer(obj, time_limit=0.5)
     _, res = trainer.solve()
     assert res.converged_reason == "CONVERGED_USER" and "time limit" in res.message
