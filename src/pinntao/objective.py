@@ -277,7 +277,9 @@ class PinnObjective:
             u = self.model.u(theta, self._x_eval)
             loc = np.array([float((u - self._u_eval).abs().max()) if u.numel() else 0.0,
                             float(self._u_eval.abs().max()) if u.numel() else 0.0])
-        err, ref = self.mpi.allreduce(loc[0], op=MPI.MAX), self.mpi.allreduce(loc[1], op=MPI.MAX)
+        out = np.empty(2)
+        self.mpi.Allreduce(loc, out, op=MPI.MAX)  # both maxima in one reduction
+        err, ref = float(out[0]), float(out[1])
         return err / ref if ref > 0 else err
 
     def setup_tao(self, tao: PETSc.TAO, hessian: str = "gauss_newton") -> None:

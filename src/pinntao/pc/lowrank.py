@@ -202,7 +202,7 @@ class SketchedPseudoInverse(_LowRankPC):
         return randomized_eig(
             self._gram(obj, theta),
             M,
-            passes=self.opts["passes"],
+            passes=self.opts.get("passes", 2),  # subclasses without -*_passes sketch in two passes
             tol=self.opts["tol"],
             form=lambda Q: obj.gram_form(theta, Q),
         )
@@ -272,12 +272,17 @@ class ExactPseudoInverse(_LowRankPC):
     )
 
     def factor(self, obj: Any, theta: Tensor) -> LowRank:
-        form = self.opts["form"]
-        if form == "auto":
-            form = "kernel" if obj.n_points < obj.n_params else "gram"
-        self.stats["form"] = form
-        J = obj.local_jacobian(theta)
-        if form == "gram":
-            G = torch.as_tensor(allreduce_sum(obj.mpi, to_numpy(J.T @ J)), dtype=J.dtype, device=J.device)
-            return exact_from_jacobian(None, G, tol=self.opts["tol"], rtol=self.opts["rtol"])
-        return exact_from_jacobian(obj.global_jacobian(theta), None, tol=self.opts["tol"], rtol=self.opts["rtol"])
+        lr, self.stats["form"] = exact_factor(obj, theta, self.opts["form"], self.opts["tol"], self.opts["rtol"])
+        return lr
+
+
+def exact_factor(obj: Any, theta: Tensor, form: str, tol: float, rtol: float = 0.0) -> tuple[LowRank, str]:
+    """The exact eigen-factor of G at θ and the form used: ``gram`` (eigh of the summed P × P
+    matrix JᵀJ) or ``kernel`` (thin SVD of the gathered N × P J); ``auto`` picks kernel when N < P."""
+    if form == "auto":
+        form = "kernel" if obj.n_points < obj.n_params else "gram"
+    if form == "kernel":
+        return exact_from_jacobian(obj.global_jacobian(theta), None, tol=tol, rtol=rtol), form
+    J = obj.local_jacobian(theta)
+    G = torch.as_tensor(allreduce_sum(obj.mpi, to_numpy(J.T @ J)), dtype=J.dtype, device=J.device)
+    return exact_from_jacobian(None, G, tol=tol, rtol=rtol), form

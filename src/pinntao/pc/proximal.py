@@ -21,14 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from petsc4py import PETSc
 from torch import Tensor
 
-from ..comm import allreduce_sum, to_numpy
 from ..options import Option, OptionSet, positive
-from ..sketch import LowRank, check_sketch_args, exact_from_jacobian, randomized_eig
-from .lowrank import _SKETCH_OPTIONS, SketchedPseudoInverse
+from ..sketch import LowRank
+from .lowrank import _SKETCH_OPTIONS, SketchedPseudoInverse, exact_factor
 
 PROX_TYPES = ("sketch", "exact", "cg")
 
@@ -92,9 +90,6 @@ class ProximalPC(SketchedPseudoInverse):
         self.inner: PETSc.KSP | None = None
         self._M: PETSc.Mat | None = None
 
-    def validate(self, opts: dict[str, Any]) -> None:
-        check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], 2)
-
     def setUp(self, pc: PETSc.PC) -> None:
         super().setUp(pc)
         if self.opts["type"] == "cg" and self.inner is None:
@@ -115,18 +110,9 @@ class ProximalPC(SketchedPseudoInverse):
 
     def factor(self, obj: Any, theta: Tensor) -> LowRank:
         if self.opts["type"] == "exact":
-            J = obj.local_jacobian(theta)
-            if obj.n_points < obj.n_params:
-                self.stats["form"] = "kernel"
-                return exact_from_jacobian(obj.global_jacobian(theta), None, tol=self.opts["tol"])
-            self.stats["form"] = "gram"
-            G = torch.as_tensor(allreduce_sum(obj.mpi, to_numpy(J.T @ J)), dtype=J.dtype, device=J.device)
-            return exact_from_jacobian(None, G, tol=self.opts["tol"])
-        return super().factor(obj, theta)
-
-    def sketch(self, obj: Any, theta: Tensor, M: Tensor) -> LowRank:
-        return randomized_eig(lambda V: obj.gram(theta, V), M, passes=2, tol=self.opts["tol"],
-                              form=lambda Q: obj.gram_form(theta, Q))
+            lr, self.stats["form"] = exact_factor(obj, theta, "auto", self.opts["tol"])
+            return lr
+        return super().factor(obj, theta)  # the two-pass sketch (no -pc_prox_passes)
 
     def apply_weights(self, lr: LowRank) -> Tensor:
         return lr.lam  # weights αλ/(1 + αλ) are formed per apply: α may change between applies

@@ -210,10 +210,11 @@ class ImplicitGD:
             self.opts = self.options.read(tao.getOptionsPrefix() or "")
         kind = self.opts["type"]
         if kind == "proximal" and self.inner is None:
-            self._inner_tao(tao)  # set up without TaoSetFromOptions on this Tao
+            self._inner_tao(tao)  # this Tao's setFromOptions was never called (a context set in code)
         x = tao.getSolution()
         g, g_new, d = x.duplicate(), x.duplicate(), x.duplicate()
-        self._center, self._w = x.duplicate(), x.duplicate()
+        if self._center is None or self._w is None:  # the proximal objective's work Vecs, kept until destroy()
+            self._center, self._w = x.duplicate(), x.duplicate()
         self.alpha, self._resume_alpha = self._resume_alpha or self.opts["alpha"], None
         growth, cap, retries = self.opts["alpha_growth"], self.opts["alpha_max"], self.opts["retries"]
         self.message = ""
