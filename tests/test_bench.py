@@ -56,7 +56,7 @@ def test_bad_bench_input_fails_before_work(args, expect, tmp_path):
 def test_method_specs():
     assert parse_method("sngd").options == ("-pinn_optimizer", "sngd")
     assert parse_method("torch_lbfgs").kind == "torch"
-    raw = parse_method("big=-pinn_optimizer sngd -pc_sketch_rank 100")
+    raw = parse_method("big=-pinn_optimizer sngd -tao_ng_pc_sketch_rank 100")
     assert raw.label == "big" and raw.options[-1] == "100"
     with pytest.raises(BenchInputError):
         parse_method("=-tao_type lmvm")

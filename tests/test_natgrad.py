@@ -99,14 +99,14 @@ def test_presets_expand_and_raw_options_override():
     assert {"sngd", "sngd1", "engd", "gn", "gn_nystrom", "lbfgs", "newton"} <= set(PRESETS)
     obj = _poisson1d()
     opts = dict(preset_options("sngd"))
-    opts["pc_sketch_passes"] = "1"  # the user's raw option wins over the preset
+    opts["tao_ng_pc_sketch_passes"] = "1"  # the user's raw option wins over the preset
     from pinntao.presets import apply_preset
 
     db = PETSc.Options()
-    db.setValue("pc_sketch_passes", "1")
+    db.setValue("tao_ng_pc_sketch_passes", "1")
     try:
         apply_preset("sngd", db)
-        assert db.getString("pc_sketch_passes") == "1"
+        assert db.getString("tao_ng_pc_sketch_passes") == "1"
         assert db.getString("tao_python_type") == "pinntao.solvers.NaturalGradient"
         trainer = Trainer(obj)
         assert trainer.tao.getKSP().getPC().getPythonContext().opts["passes"] == 1
@@ -130,7 +130,7 @@ def test_sngd_rank_independent():
                 "-check_tao_type",
                 "python",
                 *opts,
-                "-pc_sketch_tol",
+                "-tao_ng_pc_sketch_tol",
                 "1e-6",
             ],
         )

@@ -266,7 +266,8 @@ def check_memory(problem: Any, layers: tuple[int, ...], counts: dict[str, int], 
     n_points = sum(int(counts.get(b.kind, problem.default_counts.get(b.kind, 0))) for b in problem.blocks)
     db = PETSc.Options()
     pcs = " ".join(v for k, v in db.getAll().items() if k.endswith("pc_python_type"))
-    raw = db.getString("pc_sketch_rank", "50")
+    ranks = [v for k, v in db.getAll().items() if k.endswith("pc_sketch_rank") or k.endswith("pc_prox_rank")]
+    raw = ranks[0] if ranks else "50"
     rank = int(raw) if raw.isdigit() else 50  # a malformed value is reported by the PC itself
     sketch = rank if ("Sketched" in pcs or "Nystrom" in pcs or "Proximal" in pcs) else 0
     P = memory.mlp_params(problem.dim, layers)
@@ -424,6 +425,9 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     if res.signal:
         report["signal"] = res.signal
     extra = getattr(trainer.tao.getPythonContext(), "stats", None) if trainer.tao_type == "python" else None
+    if extra and "energy" in extra:  # SAV family: the modified energy r² per iteration
+        extra = dict(extra)
+        report["energy"] = extra.pop("energy")
     if extra:
         report["solver_stats"] = extra
     return report
@@ -463,8 +467,8 @@ def print_help(comm: Any) -> None:
 
     cli_options().print_help(comm)
     presets_help(comm)
-    for oset in object_option_sets():
-        oset.print_help(comm)
+    for oset, owner in object_option_sets():
+        oset.print_help(comm, owner)
     PETSc.Sys.Print(problem_params_help(), comm=comm)
     db = PETSc.Options()
     if not db.hasName("help"):

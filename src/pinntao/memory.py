@@ -75,7 +75,7 @@ ADVICE = {
     "points": "fewer points (-pinn_n_interior, -pinn_n_boundary, -pinn_n_initial)",
     "activations": "fewer points (-pinn_n_interior ...), narrower -pinn_layers, or more ranks",
     "jacobian": "-pinn_gram matfree or a smaller -pinn_gram_memory_mb",
-    "sketch": "a smaller -pc_sketch_rank",
+    "sketch": "a smaller -tao_ng_pc_sketch_rank",
     "dense_gram": "a sketched method (-pinn_optimizer sngd) instead of ENGD",
 }
 

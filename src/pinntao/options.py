@@ -115,11 +115,11 @@ class OptionSet:
 
         PETSc.Sys.Print("\n".join(self.help_lines(prefix)), comm=comm)
 
-    def markdown(self) -> str:
+    def markdown(self, prefix: str = "") -> str:
         rows = ["| option | default | meaning |", "|---|---|---|"]
         for o in self.options.values():
             allowed = f" Allowed: {', '.join(f'`{c}`' for c in o.choices)}." if o.choices else ""
-            rows.append(f"| `-{self.prefix}{o.name}` | `{o.default_text()}` | {o.help}.{allowed} |")
+            rows.append(f"| `-{prefix}{self.prefix}{o.name}` | `{o.default_text()}` | {o.help}.{allowed} |")
         return "\n".join(rows)
 
 

@@ -41,29 +41,29 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         "sketched natural gradient (two-pass), the paper's Algorithm 1 with grid line search",
         [
             *_NG,
-            ("ksp_type", "preonly"),
-            ("pc_type", "python"),
-            ("pc_python_type", "pinntao.pc.SketchedPseudoInverse"),
-            ("pc_sketch_passes", "2"),
+            ("tao_ng_ksp_type", "preonly"),
+            ("tao_ng_pc_type", "python"),
+            ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse"),
+            ("tao_ng_pc_sketch_passes", "2"),
         ],
     ),
     "sngd_damped": ("SNGD with the damped pseudo-inverse (G_r + μI)⁻¹, μ = 1e-10: robust from a cold start",
-                    [*_NG, ("ksp_type", "preonly"), ("pc_type", "python"),
-                     ("pc_python_type", "pinntao.pc.SketchedPseudoInverse"), ("pc_sketch_passes", "2"),
-                     ("pc_sketch_mu", "1e-10")]),
+                    [*_NG, ("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"),
+                     ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse"), ("tao_ng_pc_sketch_passes", "2"),
+                     ("tao_ng_pc_sketch_mu", "1e-10")]),
     "sngd1": (
         "sketched natural gradient, one-pass sketch",
         [
             *_NG,
-            ("ksp_type", "preonly"),
-            ("pc_type", "python"),
-            ("pc_python_type", "pinntao.pc.SketchedPseudoInverse"),
-            ("pc_sketch_passes", "1"),
+            ("tao_ng_ksp_type", "preonly"),
+            ("tao_ng_pc_type", "python"),
+            ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse"),
+            ("tao_ng_pc_sketch_passes", "1"),
         ],
     ),
     "engd": (
         "energy natural gradient: exact pseudo-inverse of G (dense or kernel form), grid line search",
-        [*_NG, ("ksp_type", "preonly"), ("pc_type", "python"), ("pc_python_type", "pinntao.pc.ExactPseudoInverse")],
+        [*_NG, ("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"), ("tao_ng_pc_python_type", "pinntao.pc.ExactPseudoInverse")],
     ),
     "gn_nystrom": (
         "Gauss-Newton: nls on G with CG preconditioned by the damped Nyström sketch",
@@ -79,11 +79,11 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         "natural gradient with CG on G (Nyström-preconditioned) and grid line search",
         [
             *_NG,
-            ("ksp_type", "cg"),
-            ("ksp_max_it", "100"),
-            ("ksp_rtol", "1e-10"),
-            ("pc_type", "python"),
-            ("pc_python_type", "pinntao.pc.NystromPC"),
+            ("tao_ng_ksp_type", "cg"),
+            ("tao_ng_ksp_max_it", "100"),
+            ("tao_ng_ksp_rtol", "1e-10"),
+            ("tao_ng_pc_type", "python"),
+            ("tao_ng_pc_python_type", "pinntao.pc.NystromPC"),
         ],
     ),
     "isgd": (
@@ -128,6 +128,18 @@ PRESETS.update(
         "the review's Adam → L-BFGS switch when the loss has plateaued (less than 1 % decrease over 500 its)",
         ["adam", "lbfgs"], [("tao_schedule_plateau_window", "500"), ("tao_schedule_plateau_rtol", "1e-2")], [],
     ),
+)
+
+_SAV = [("tao_type", "python")]
+PRESETS.update(
+    sav=("SAV (the SAV paper's Algorithm 2): energy-stable explicit step, 𝓛 = λI, Δt 0.01, C 1, λ 4",
+         [*_SAV, ("tao_python_type", "pinntao.solvers.SAV")]),
+    ressav=("restart SAV (Algorithm 3): r ← √(L + C) every step",
+            [*_SAV, ("tao_python_type", "pinntao.solvers.ResSAV")]),
+    relsav=("relaxed SAV (Algorithm 4, η = 0.99): r relaxed toward √(L + C), energy still non-increasing",
+            [*_SAV, ("tao_python_type", "pinntao.solvers.RelSAV")]),
+    asav=("adaptive SAV (Algorithm 5): Adam's moments give N̂ and Δt̂ = Δt/√(v̂ + ε), Δt 0.01",
+          [*_SAV, ("tao_python_type", "pinntao.solvers.ASAV")]),
 )
 
 

@@ -246,7 +246,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--method",
         action="append",
         default=[],
-        help="one more method, e.g. 'sngd_r100=-pinn_optimizer sngd -pc_sketch_rank 100'",
+        help="one more method, e.g. 'sngd_r100=-pinn_optimizer sngd -tao_ng_pc_sketch_rank 100'",
     )
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--max-it", type=int, default=1000, help="iteration cap for second-order methods")

@@ -3,6 +3,7 @@
 from .adam import Adam
 from .isgd import ImplicitGD
 from .natgrad import NaturalGradient
+from .sav import ASAV, SAV, RelSAV, ResSAV
 from .schedule import Schedule
 
-__all__ = ["Adam", "ImplicitGD", "NaturalGradient", "Schedule"]
+__all__ = ["ASAV", "SAV", "Adam", "ImplicitGD", "NaturalGradient", "RelSAV", "ResSAV", "Schedule"]

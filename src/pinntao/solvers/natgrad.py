@@ -4,9 +4,12 @@ Each iteration linearises the Hessian operator at θ (TAO's Hessian callback: th
 matrix G = JᵀJ by default), solves G d = ∇L with the Tao's KSP, and steps θ ← θ − η d.
 The KSP and PC pick the method by options:
 
-- SNGD: ``-ksp_type preonly -pc_type python -pc_python_type pinntao.pc.SketchedPseudoInverse``
-- ENGD: ``-ksp_type preonly -pc_type python -pc_python_type pinntao.pc.ExactPseudoInverse``
-- Gauss-Newton-CG: ``-ksp_type cg`` (optionally ``-pc_python_type pinntao.pc.NystromPC``)
+- SNGD: ``-tao_ng_ksp_type preonly -tao_ng_pc_type python -tao_ng_pc_python_type pinntao.pc.SketchedPseudoInverse``
+- ENGD: ``-tao_ng_ksp_type preonly -tao_ng_pc_type python -tao_ng_pc_python_type pinntao.pc.ExactPseudoInverse``
+- Gauss-Newton-CG: ``-tao_ng_ksp_type cg`` (optionally ``-tao_ng_pc_python_type pinntao.pc.NystromPC``)
+
+The KSP's options prefix is the Tao's prefix + ``tao_ng_`` (as TAO's nls gives its KSP ``tao_nls_``),
+so two prefixed natural-gradient solves in one program are configured apart.
 
 η comes from the papers' grid line search (η = base^j, j = 0..steps−1, all candidates
 evaluated in one batched pass; the best one wins) or from the Tao's own TaoLineSearch
@@ -80,6 +83,7 @@ class NaturalGradient:
 
     def create(self, tao: PETSc.TAO) -> None:
         ksp = tao.getKSP()
+        ksp.setOptionsPrefix(ksp_prefix(tao))
         ksp.setType(PETSc.KSP.Type.PREONLY)
         pc = ksp.getPC()
         pc.setType(PETSc.PC.Type.PYTHON)
@@ -91,7 +95,7 @@ class NaturalGradient:
             self.options.print_help(tao.getComm(), prefix)
         self.opts = self.options.read(prefix)
         ksp = tao.getKSP()
-        ksp.setOptionsPrefix(prefix)  # a Tao prefixed before its type (a schedule stage) left its KSP bare
+        ksp.setOptionsPrefix(ksp_prefix(tao))  # again: the Tao's prefix may be set after its type
         ksp.setFromOptions()
 
     def setUp(self, tao: PETSc.TAO) -> None:
@@ -220,6 +224,11 @@ class NaturalGradient:
         pc_ctx = ksp.getPC().getPythonContext() if ksp.getPC().getType() == PETSc.PC.Type.PYTHON else None
         if pc_ctx is not None and hasattr(pc_ctx, "stats"):
             self.stats["pc"] = pc_ctx.stats
+
+
+def ksp_prefix(tao: PETSc.TAO) -> str:
+    """Options prefix of a NaturalGradient Tao's KSP: ``<tao prefix>tao_ng_``."""
+    return (tao.getOptionsPrefix() or "") + NaturalGradient.options.prefix
 
 
 def pc_restart_state(tao: PETSc.TAO) -> dict[str, Any]:
