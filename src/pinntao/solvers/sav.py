@@ -1,0 +1,301 @@
+"""Scalar-auxiliary-variable (SAV) training as TAO python types: SAV, ResSAV, RelSAV, A-SAV.
+
+Algorithms 2–5 of the SAV paper (papers/sav-energy-stable-training.md). The gradient flow
+θ' = −∇L is split as θ' + 𝓛θ + N(θ) − 𝓛θ = 0 with N = ∇L, 𝓛 = λI (or λG, G = JᵀJ at θₙ,
+applied by :class:`~pinntao.pc.ProximalPC`), r = √(L + C), and one step is
+
+    A = (I + Δt𝓛)⁻¹,   rₙ₊₁ = rₙ / (1 + Δt (N, A N) / (2(L + C))),
+    θₙ₊₁ = θₙ − rₙ₊₁ Δt A N / √(L + C).
+
+The modified energy r² never increases (SAV, RelSAV) for any Δt > 0: no line search is needed.
+ResSAV restarts r from √(L(θₙ) + C); RelSAV relaxes rₙ₊₁ toward √(L(θₙ₊₁) + C) as far as the
+energy bound allows (paper eq. 24); A-SAV (``-tao_sav_adaptive``) feeds Adam's moments in:
+N̂ = m̂ and the elementwise step Δt̂ = Δt / √(v̂ + ε). Options ``-tao_sav_*``; the KSP of the
+λG operator has the prefix ``<tao prefix>tao_sav_``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from petsc4py import PETSc
+
+from ..options import Option, OptionSet, help_requested, nonnegative, positive
+from ..pc.proximal import proximal_mat
+
+SAV_TYPES = ("sav", "ressav", "relsav")
+SAV_OPERATORS = ("identity", "gram")
+RESTART_RULES = ("every", "lower")
+R = PETSc.TAO.ConvergedReason
+
+
+class SAV:
+    """TAO python context: ``-tao_type python -tao_python_type pinntao.solvers.SAV`` (Algorithm 2)."""
+
+    default_type = "sav"
+    default_adaptive = False
+    options = OptionSet(
+        "SAV family TAO (pinntao.solvers.SAV / ResSAV / RelSAV / ASAV)",
+        "tao_sav_",
+        [
+            Option("type", "str", "", "sav: Algorithm 2; ressav: r restarted from √(L+C) (Algorithm 3); relsav: "
+                   "relaxed r (Algorithm 4); empty: the class's own (SAV sav, ResSAV ressav, RelSAV relsav, ASAV sav)",
+                   choices=["", *SAV_TYPES]),
+            Option("dt", "float", 1e-2, "time step Δt (A-SAV: the base step of Δt̂ = Δt/√(v̂+ε))",
+                   check=positive, check_text="> 0"),
+            Option("C", "float", 1.0, "SAV constant C in r = √(L + C)", check=positive, check_text="> 0"),
+            Option("lambda", "float", 4.0, "λ of the linear operator 𝓛 = λI or λG", check=nonnegative,
+                   check_text=">= 0"),
+            Option("operator", "str", "identity", "identity: 𝓛 = λI; gram: 𝓛 = λG applied by the KSP "
+                   "-tao_sav_ksp_* (default preonly + pinntao.pc.ProximalPC)", choices=list(SAV_OPERATORS)),
+            Option("eta", "float", 0.99, "RelSAV relaxation η of the energy bound", check=lambda v: 0 < v <= 1,
+                   check_text="in (0, 1]"),
+            Option("restart", "str", "every", "ResSAV restart rule: every: r ← √(L+C) every restart_every "
+                   "iterations (1 = Algorithm 3); lower: only when √(L+C) < r (keeps r² non-increasing)",
+                   choices=list(RESTART_RULES)),
+            Option("restart_every", "int", 1, "ResSAV: iterations between restarts (rule every)",
+                   check=positive, check_text="> 0"),
+            Option("adaptive", "bool", None, "A-SAV (Algorithm 5): Adam's m̂ for N and Δt/√(v̂+ε) for Δt "
+                   "(default: true for ASAV, else false)"),
+            Option("beta1", "float", 0.9, "A-SAV first-moment decay", check=lambda v: 0 <= v < 1,
+                   check_text="in [0, 1)"),
+            Option("beta2", "float", 0.999, "A-SAV second-moment decay", check=lambda v: 0 <= v < 1,
+                   check_text="in [0, 1)"),
+            Option("eps", "float", 1e-8, "A-SAV ε inside √(v̂ + ε) (the paper's placement)", check=positive,
+                   check_text="> 0"),
+        ],
+    )
+
+    def __init__(self) -> None:
+        self.opts: dict[str, Any] = {}
+        self.message = ""
+        self.stats: dict[str, Any] = {}
+        self._M: PETSc.Mat | None = None
+        self._stale = False
+        self._state: dict[str, Any] = {}
+        self._resume: dict[str, Any] | None = None
+
+    # -- TAO python protocol ---------------------------------------------------------------
+    def create(self, tao: PETSc.TAO) -> None:
+        ksp = tao.getKSP()
+        ksp.setOptionsPrefix((tao.getOptionsPrefix() or "") + self.options.prefix)
+        ksp.setType(PETSc.KSP.Type.PREONLY)
+        pc = ksp.getPC()
+        pc.setType(PETSc.PC.Type.PYTHON)
+        pc.setPythonType("pinntao.pc.ProximalPC")
+
+    def _read(self, prefix: str) -> dict[str, Any]:
+        opts = self.options.read(prefix)
+        opts["type"] = opts["type"] or self.default_type
+        opts["adaptive"] = self.default_adaptive if opts["adaptive"] is None else opts["adaptive"]
+        if opts["adaptive"] and opts["operator"] == "gram" and opts["lambda"] > 0:
+            from ..errors import PinnInputError
+
+            raise PinnInputError(f"-{prefix}tao_sav_operator gram: needs one scalar Δt; A-SAV's Δt̂ is elementwise "
+                                 "(allowed with -tao_sav_adaptive: identity)")
+        return opts
+
+    def setFromOptions(self, tao: PETSc.TAO) -> None:
+        prefix = tao.getOptionsPrefix() or ""
+        if help_requested():
+            self.options.print_help(tao.getComm(), prefix)
+        self.opts = self._read(prefix)
+        if self.opts["operator"] == "gram":
+            ksp = tao.getKSP()
+            ksp.setOptionsPrefix(prefix + self.options.prefix)
+            ksp.setFromOptions()
+
+    def setUp(self, tao: PETSc.TAO) -> None:
+        if not self.opts:
+            self.opts = self._read(tao.getOptionsPrefix() or "")
+
+    def destroy(self, tao: PETSc.TAO) -> None:
+        if self._M is not None:
+            self._M.destroy()
+            self._M = None
+
+    def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
+        viewer.printfASCII(f"  {type(self).__name__}: " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
+        if self.opts.get("operator") == "gram":
+            tao.getKSP().view(viewer)
+
+    def objective_changed(self, tao: PETSc.TAO) -> None:
+        """The loss changed under the solver (new batch, resampled points, new weights): recompute L, ∇L."""
+        self._stale = True
+
+    def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
+        """r, the A-SAV step count and moments: what an exact restart needs besides θ."""
+        return dict(self._state)
+
+    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
+        self._resume = state
+
+    # -- the step ----------------------------------------------------------------------------
+    def _apply_A(self, tao: PETSc.TAO, x: PETSc.Vec, w: PETSc.Vec, d: PETSc.Vec, dts: PETSc.Vec | None) -> str:
+        """d ← Δt (I + Δt𝓛)⁻¹ w (A-SAV: Δt̂ ⊙ w / (1 + λΔt̂)); returns why it failed, or ""."""
+        dt, lam = self.opts["dt"], self.opts["lambda"]
+        if dts is not None:
+            dts.copy(d)
+            d.scale(lam)
+            d.shift(1.0)
+            d.pointwiseDivide(dts, d)  # Δt̂ / (1 + λΔt̂)
+            d.pointwiseMult(d, w)
+        elif self.opts["operator"] == "identity" or lam == 0.0:
+            w.copy(d)
+            d.scale(dt / (1.0 + dt * lam))
+        else:
+            H, Hp, _ = tao.getHessian()
+            if self._M is None:
+                self._M = proximal_mat(H, dt * lam)
+            tao.computeHessian(x, H, Hp)  # 𝓛 = λG linearised at θₙ
+            ctx = self._M.getPythonContext()
+            ctx.alpha, ctx.sigma = dt * lam, 0.0
+            ksp = tao.getKSP()
+            ksp.setOperators(self._M, self._M)
+            ksp.solve(w, d)
+            self.stats["ksp_its"] += ksp.getIterationNumber()
+            d.scale(dt)
+        if not math.isfinite(d.norm()):
+            return "non-finite (I + Δt𝓛)⁻¹N"
+        return ""
+
+    def solve(self, tao: PETSc.TAO) -> None:
+        if not self.opts:
+            self.opts = self._read(tao.getOptionsPrefix() or "")
+        o = self.opts
+        kind, adaptive, C, dt = o["type"], o["adaptive"], o["C"], o["dt"]
+        b1, b2, eps = o["beta1"], o["beta2"], o["eps"]
+        x = tao.getSolution()
+        g, g_new, w, d, prev = (x.duplicate() for _ in range(5))
+        m = v = dts = None
+        if adaptive:
+            m, v, dts = x.duplicate(), x.duplicate(), x.duplicate()
+            m.set(0.0)
+            v.set(0.0)
+        self.message, self._stale = "", False
+        self.stats = {"type": kind, "adaptive": bool(adaptive), "operator": o["operator"], "energy": [],
+                      "xi": [], "restarts": 0, "ksp_its": 0}
+        f = tao.computeObjectiveGradient(x, g)
+        r, t0 = math.sqrt(f + C) if math.isfinite(f) else math.nan, 0
+        if self._resume:
+            st, self._resume = self._resume, None
+            r, t0 = float(st.get("r", r)), int(st.get("step", 0))
+            if adaptive and "m" in st:
+                a, bnd = x.getOwnershipRange()
+                m.setArray(st["m"][a:bnd])
+                v.setArray(st["v"][a:bnd])
+        self._state = {"r": r, "step": t0, **({"m": m, "v": v} if adaptive else {})}
+        self.stats["energy"].append(r * r)
+        its, max_it = 0, tao.getMaximumIterations()
+        tao.setIterationNumber(0)
+        tao.monitor(0, f, g.norm(), 0.0, 0.0)
+        reason = tao.checkConverged()
+        while reason == R.CONTINUE_ITERATING:
+            if its >= max_it:
+                tao.setConvergedReason(R.DIVERGED_MAXITS)
+                break
+            if self._stale:  # the objective changed in a monitor: L and N at θₙ on the new points
+                f = tao.computeObjectiveGradient(x, g)
+                self._stale = False
+            t = t0 + its + 1
+            q = math.sqrt(f + C)  # √(L(θₙ) + C)
+            if kind == "ressav" and ((o["restart"] == "every" and its % o["restart_every"] == 0)
+                                     or (o["restart"] == "lower" and q < r)):
+                r = q
+                self.stats["restarts"] += 1
+            if adaptive:
+                assert m is not None and v is not None and dts is not None
+                m.scale(b1)
+                m.axpy(1 - b1, g)
+                g.copy(w)
+                w.pointwiseMult(w, w)
+                v.scale(b2)
+                v.axpy(1 - b2, w)
+                v.copy(dts)  # Δt̂ = Δt / √(v / (1 − β2ᵗ) + ε)
+                dts.scale(1.0 / (1 - b2**t))
+                dts.shift(eps)
+                dts.sqrtabs()
+                dts.reciprocal()
+                dts.scale(dt)
+                m.copy(w)
+                w.scale(1.0 / (1 - b1**t))  # N̂ = m̂
+            else:
+                g.copy(w)
+            why = self._apply_A(tao, x, w, d, dts)
+            if why:
+                self._stop(tao, R.DIVERGED_NAN, f"step {its + 1}: {why}; θ kept at iterate {its}")
+                break
+            s = w.dot(d)  # Δt (N, A N) ≥ 0
+            r_new = r / (1.0 + s / (2.0 * (f + C)))
+            x.copy(prev)
+            x.axpy(-r_new / q, d)
+            f_new = tao.computeObjectiveGradient(x, g_new)
+            if not math.isfinite(f_new):
+                prev.copy(x)
+                f = tao.computeObjectiveGradient(x, g)
+                self._stop(tao, R.DIVERGED_NAN, f"non-finite loss after SAV step {its + 1}: stopped, θ restored to "
+                           f"iterate {its} (loss {f:.3e})")
+                break
+            if kind == "relsav":
+                r_new = self._relax(x, prev, d, dts, r_new, f_new)
+            r, f = r_new, f_new
+            g, g_new = g_new, g
+            its += 1
+            self._state.update(r=r, step=t)
+            self.stats["energy"].append(r * r)
+            tao.setIterationNumber(its)
+            tao.monitor(its, f, g.norm(), 0.0, dt)
+            reason = tao.checkConverged()
+        for vec in (g, g_new, w, d, prev):
+            vec.destroy()
+
+    def _relax(self, x: PETSc.Vec, prev: PETSc.Vec, d: PETSc.Vec, dts: PETSc.Vec | None, r_t: float,
+               f_new: float) -> float:
+        """RelSAV (paper eq. 22c–24): r = ξ r̃ + (1 − ξ) r̂ with the smallest ξ ∈ [0, 1] such that
+        r² − r̃² ≤ η ‖θₙ₊₁ − θₙ‖²/Δt (elementwise Δt̂ for A-SAV)."""
+        x.copy(d)  # d is free after the step: δ = θₙ₊₁ − θₙ
+        d.axpy(-1.0, prev)
+        dd = d.dot(d) / self.opts["dt"] if dts is None else _weighted_sq(d, dts)
+        r_h = math.sqrt(f_new + self.opts["C"])
+        # the smallest root of eq. (24), in closed form: r(ξ) = r̂ + ξ(r̃ − r̂) must satisfy
+        # r(ξ)² ≤ B = r̃² + η‖δ‖²/Δt, so r = min(r̂, √B) (ξ = 0 when r̃ ≥ r̂); free of the
+        # cancellation in b² − 4ac when r ≪ r̂
+        r_new = min(r_h, math.sqrt(r_t * r_t + self.opts["eta"] * dd))
+        xi = (r_h - r_new) / (r_h - r_t) if r_h > r_t else 0.0
+        self.stats["xi"].append(xi)
+        return r_new
+
+    def _stop(self, tao: PETSc.TAO, reason: int, message: str) -> None:
+        self.message = message
+        self.stats["message"] = message
+        PETSc.Sys.Print(f"  {type(self).__name__}: {message}", comm=tao.getComm())
+        tao.setConvergedReason(reason)
+
+
+def _weighted_sq(d: PETSc.Vec, dts: PETSc.Vec) -> float:
+    """Σ δᵢ² / Δt̂ᵢ."""
+    w = d.duplicate()
+    w.pointwiseDivide(d, dts)
+    out = w.dot(d)
+    w.destroy()
+    return out
+
+
+class ResSAV(SAV):
+    """Restart SAV (Algorithm 3): r restarted from √(L(θₙ) + C)."""
+
+    default_type = "ressav"
+
+
+class RelSAV(SAV):
+    """Relaxed SAV (Algorithm 4): r relaxed toward √(L(θₙ₊₁) + C) within the energy bound."""
+
+    default_type = "relsav"
+
+
+class ASAV(SAV):
+    """Adaptive SAV (Algorithm 5): Adam's moments give N̂ and the elementwise Δt̂."""
+
+    default_type = "sav"
+    default_adaptive = True
