@@ -39,6 +39,9 @@ def cli_options() -> OptionSet:
             Option("problem", "str", "poisson2d", "PDE problem to train", choices=_problem_names()),
             Option("layers", "ints", None, "hidden layer widths, e.g. 20,20,20,20 (default: the problem's)"),
             Option("activation", "str", "tanh", "activation function", choices=_activation_names()),
+            Option("arch", "str", "mlp", "network: mlp, or the gradient-pathologies paper's modified MLP "
+                   "(encoders U, V gate every hidden layer; equal widths, >= 2 layers)",
+                   choices=["mlp", "modified_mlp"]),
             Option(
                 "n_interior",
                 "int",
@@ -346,7 +349,7 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     from petsc4py import PETSc
 
     from .comm import configure_threads
-    from .models import build_mlp
+    from .models import build_model
     from .objective import PinnObjective
     from .problems import get_problem
     from .train import Trainer
@@ -358,7 +361,7 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     layers = opts["layers"] or problem.default_layers
     counts = {k: opts[f"n_{k}"] for k in ("interior", "boundary", "initial") if opts.get(f"n_{k}")}
     check_memory(problem, tuple(layers), counts, opts, comm.tompi4py())
-    model = build_mlp(problem.dim, layers, opts["activation"], torch.float64, device)
+    model = build_model(opts["arch"], problem.dim, layers, opts["activation"], torch.float64, device)
     obj = PinnObjective(
         problem,
         model,
@@ -398,6 +401,7 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
         "n_params": obj.n_params,
         "layers": list(layers),
         "activation": opts["activation"],
+        "arch": opts["arch"],
         "n_points": obj.global_counts,
         "ranks": comm.getSize(),
         "threads_per_rank": threads,

@@ -132,6 +132,81 @@ class MLP(nn.Module):
         )
 
 
+#: network architectures selected by ``-pinn_arch``
+ARCHITECTURES = ("mlp", "modified_mlp")
+
+
+class ModifiedMLP(MLP):
+    """The gradient-pathologies paper's modified MLP, with the same forward jet as :class:`MLP`.
+
+    U = σ(XW_u + b_u), V = σ(XW_v + b_v), H¹ = σ(XW¹ + b¹), Zᵏ = σ(HᵏWᵏ + bᵏ),
+    Hᵏ⁺¹ = (1 − Zᵏ) ⊙ U + Zᵏ ⊙ V, u = H^L W + b. The two encoders U, V gate every hidden layer
+    (multiplicative interactions, better-conditioned gradients); all hidden widths are equal.
+    ``layers`` holds W¹, the gates Wᵏ and the output layer; ``u_in``/``v_in`` the encoders.
+    """
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], activation: str = "tanh") -> None:
+        super().__init__(in_dim, hidden, activation)
+        widths = {int(w) for w in hidden}
+        if len(hidden) < 2 or len(widths) != 1:
+            raise PinnInputError(f"modified_mlp needs at least 2 hidden layers of equal width, got {list(hidden)}")
+        width = widths.pop()
+        self.u_in = nn.Linear(in_dim, width)
+        self.v_in = nn.Linear(in_dim, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        u = self._act(self.u_in(x))[0]
+        v = self._act(self.v_in(x))[0]
+        h = self._act(self.layers[0](x))[0]
+        for layer in self.layers[1:-1]:
+            z = self._act(layer(h))[0]
+            h = u + z * (v - u)  # (1 − Z) ⊙ U + Z ⊙ V
+        return self.layers[-1](h).squeeze(-1)
+
+    def jet_from_params(self, params: dict[str, Tensor], x: Tensor, order: int) -> Jet:
+        """(h, ∂h/∂x_i, ∂²h/∂x_i²) through encoders, gates and products (Leibniz rule), batched."""
+        n, d = x.shape
+
+        def act(name: str, h: tuple[Tensor, Tensor | None, Tensor | None] | None) -> tuple:
+            w, b = params[f"{name}.weight"], params[f"{name}.bias"]
+            if h is None:  # an input layer: ∂z/∂x_i = W[:, i], ∂²z/∂x_i² = 0
+                z = x @ w.T + b
+                dz = w.T.unsqueeze(0).expand(n, d, -1) if order >= 1 else None
+                d2z = None
+            else:
+                z = h[0] @ w.T + b
+                dz = h[1] @ w.T if order >= 1 else None
+                d2z = h[2] @ w.T if order >= 2 else None
+            a, a1, a2 = self._act(z)
+            da = a1.unsqueeze(1) * dz if order >= 1 else None
+            d2a = None
+            if order >= 2:
+                d2a = a2.unsqueeze(1) * dz * dz
+                if d2z is not None:
+                    d2a = d2a + a1.unsqueeze(1) * d2z
+            return a, da, d2a
+
+        U, V = act("u_in", None), act("v_in", None)
+        D0 = V[0] - U[0]
+        D1 = V[1] - U[1] if order >= 1 else None
+        D2 = V[2] - U[2] if order >= 2 else None
+        H = act("layers.0", None)
+        for k in range(1, len(self.layers) - 1):
+            Z = act(f"layers.{k}", H)
+            h = U[0] + Z[0] * D0
+            dh = U[1] + Z[1] * D0.unsqueeze(1) + Z[0].unsqueeze(1) * D1 if order >= 1 else None
+            d2h = None
+            if order >= 2:
+                d2h = U[2] + Z[2] * D0.unsqueeze(1) + 2.0 * Z[1] * D1 + Z[0].unsqueeze(1) * D2
+            H = (h, dh, d2h)
+        last = len(self.layers) - 1
+        w, b = params[f"layers.{last}.weight"], params[f"layers.{last}.bias"]
+        u = (H[0] @ w.T + b).squeeze(-1)
+        du = (H[1] @ w.T).squeeze(-1) if order >= 1 else None
+        d2u = (H[2] @ w.T).squeeze(-1) if order >= 2 else None
+        return Jet(u, du, d2u)
+
+
 def autograd_jet(f: Callable[[Tensor], Tensor], x: Tensor, order: int) -> Jet:
     """Jet of a scalar point function f: R^d → R by nested autograd (slow, fully general)."""
     u = vmap(f)(x)
@@ -189,3 +264,12 @@ def build_mlp(
     in_dim: int, hidden: Sequence[int], activation: str, dtype: torch.dtype, device: str | torch.device
 ) -> FlatModel:
     return FlatModel(MLP(in_dim, hidden, activation), dtype=dtype, device=device)
+
+def build_model(
+    arch: str, in_dim: int, hidden: Sequence[int], activation: str, dtype: torch.dtype, device: str | torch.device
+) -> FlatModel:
+    """A plain MLP or the modified MLP (``-pinn_arch``), bound to a flat θ."""
+    if arch not in ARCHITECTURES:
+        raise PinnInputError(f"-pinn_arch: unknown architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+    cls = ModifiedMLP if arch == "modified_mlp" else MLP
+    return FlatModel(cls(in_dim, hidden, activation), dtype=dtype, device=device)
