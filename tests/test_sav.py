@@ -30,7 +30,7 @@ def test_energy_never_increases(preset, dt):
     would blow up (Δt = 1 on this net)."""
     obj = tiny_objective("poisson1d", layers=(8, 8), n_int=30, n_bnd=2)
     trainer, x, res = _train(obj, preset, tao_max_it=60, tao_sav_dt=dt, tao_sav_C=1.0)
-    energy = trainer.tao.getPythonContext().stats["energy"]
+    energy = trainer.tao.getPythonContext().energy
     assert len(energy) == res.iterations + 1 == 61
     diffs = np.diff(energy)
     assert np.all(diffs <= 1e-14 * np.abs(energy[:-1])), diffs.max()
@@ -43,7 +43,7 @@ def test_restart_sav_energy_can_rise_but_lower_rule_keeps_it_monotone():
     restarts downwards and so keeps r² non-increasing."""
     obj = tiny_objective("poisson1d", layers=(8, 8), n_int=30, n_bnd=2)
     trainer, _, res = _train(obj, "ressav", tao_max_it=40, tao_sav_dt=0.5, tao_sav_restart="lower")
-    e = np.asarray(trainer.tao.getPythonContext().stats["energy"])
+    e = np.asarray(trainer.tao.getPythonContext().energy)
     assert np.all(np.diff(e) <= 1e-14 * e[:-1])
     assert trainer.tao.getPythonContext().stats["restarts"] > 0
 
@@ -122,7 +122,7 @@ def test_variant_equals_dense_algorithm_for_three_steps(preset, extra, dense_kw)
     np.testing.assert_allclose(obj.gather(x).numpy(), ref, rtol=0, atol=1e-12 * np.abs(ref).max())
     # absolute tolerance on the scale of r₀²: the paper's quadratic formula for ξ (used by the
     # reference) cancels when r ≪ √(L + C); the solver uses its closed form
-    np.testing.assert_allclose(trainer.tao.getPythonContext().stats["energy"], energy, rtol=1e-12,
+    np.testing.assert_allclose(trainer.tao.getPythonContext().energy, energy, rtol=1e-12,
                                atol=1e-13 * energy[0])
     # the dense reference moved θ: the comparison can fail
     assert np.abs(ref - theta0).max() > 1e-4

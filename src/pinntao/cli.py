@@ -31,6 +31,7 @@ def cli_options() -> OptionSet:
     from .objective import GRAM_MODES, HESSIAN_TYPES
     from .presets import PRESETS
     from .problems.base import SAMPLINGS
+    from .sampling import ADAPT_OPTIONS
 
     return OptionSet(
         "pinntao",
@@ -133,6 +134,7 @@ def cli_options() -> OptionSet:
             Option("load", "str", "", "start from θ saved in this file (.npy or PETSc binary Vec)"),
             Option("restart", "str", "", "resume exactly from the state written beside -pinn_checkpoint PATH "
                    "(PATH or PATH.restart.npz); its options apply unless given again"),
+            *ADAPT_OPTIONS,
         ],
     )
 
@@ -395,6 +397,11 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
         raise PinnInputError(f"PETSc rejected the options: {petsc_error_text(exc)}") from None
     if restart is not None:
         x = trainer.resume(*restart)
+    from .sampling import Adaptation
+
+    adapt = Adaptation(obj, opts)  # batches, RAD, annealed weights: bad values fail here, before training
+    if adapt.active:
+        adapt.attach(trainer.tao)
     x, res = trainer.solve(x)
     report = {
         "problem": problem.name,
@@ -429,9 +436,10 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     if res.signal:
         report["signal"] = res.signal
     extra = getattr(trainer.tao.getPythonContext(), "stats", None) if trainer.tao_type == "python" else None
-    if extra and "energy" in extra:  # SAV family: the modified energy r² per iteration
-        extra = dict(extra)
-        report["energy"] = extra.pop("energy")
+    report.update(adapt.report())
+    ctx = trainer.tao.getPythonContext() if trainer.tao_type == "python" else None
+    if isinstance(getattr(ctx, "energy", None), list):  # the SAV family's modified energy r² per iteration
+        report["energy"] = ctx.energy
     if extra:
         report["solver_stats"] = extra
     return report

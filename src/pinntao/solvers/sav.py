@@ -71,6 +71,7 @@ class SAV:
         self.opts: dict[str, Any] = {}
         self.message = ""
         self.stats: dict[str, Any] = {}
+        self.energy: list[float] = []  # r² per iteration; one list object for the Tao's life (the report holds it)
         self._M: PETSc.Mat | None = None
         self._stale = False
         self._state: dict[str, Any] = {}
@@ -174,8 +175,9 @@ class SAV:
             m.set(0.0)
             v.set(0.0)
         self.message, self._stale = "", False
-        self.stats = {"type": kind, "adaptive": bool(adaptive), "operator": o["operator"], "energy": [],
-                      "xi": [], "restarts": 0, "ksp_its": 0}
+        self.stats = {"type": kind, "adaptive": bool(adaptive), "operator": o["operator"], "xi": [],
+                      "restarts": 0, "ksp_its": 0}
+        self.energy.clear()
         f = tao.computeObjectiveGradient(x, g)
         r, t0 = math.sqrt(f + C) if math.isfinite(f) else math.nan, 0
         if self._resume:
@@ -186,7 +188,7 @@ class SAV:
                 m.setArray(st["m"][a:bnd])
                 v.setArray(st["v"][a:bnd])
         self._state = {"r": r, "step": t0, **({"m": m, "v": v} if adaptive else {})}
-        self.stats["energy"].append(r * r)
+        self.energy.append(r * r)
         its, max_it = 0, tao.getMaximumIterations()
         tao.setIterationNumber(0)
         tao.monitor(0, f, g.norm(), 0.0, 0.0)
@@ -243,7 +245,7 @@ class SAV:
             g, g_new = g_new, g
             its += 1
             self._state.update(r=r, step=t)
-            self.stats["energy"].append(r * r)
+            self.energy.append(r * r)
             tao.setIterationNumber(its)
             tao.monitor(its, f, g.norm(), 0.0, dt)
             reason = tao.checkConverged()

@@ -1,0 +1,262 @@
+"""What the loss is evaluated on, changed during training: mini-batches, residual-based adaptive
+sampling (RAD) and annealed loss weights (:mod:`pinntao.weights`), driven by a TAO monitor.
+
+- **Mini-batches** (``-pinn_batch_size B -pinn_batch_every k``): every k iterations a fresh batch of
+  B of the current global points (split over the blocks in proportion to their sizes), drawn
+  without replacement from a generator seeded by (seed, batch index): the same global batch on
+  any rank count. Block scales use the batch counts, so the batch loss estimates the full loss.
+- **RAD** (``-pinn_resample rad``, Wu et al. 2023, in the review): every k iterations each interior
+  block gets new points drawn without replacement from a seeded pool of candidates with density
+  p(x) ∝ |R(x)|^β / mean |R|^β + c. Every rank evaluates the whole pool (redundantly), so the
+  choice is the same on any rank count.
+- **Weights** (``-pinn_weights annealing``): Algorithm 1 of the gradient-pathologies paper.
+
+Changing points or weights changes L under the solver: each event tells a python TAO context
+with ``objective_changed`` (SAV recomputes L and ∇L). TAO's own line-search solvers keep their
+stale f for one line search and their quasi-Newton pairs mix the two losses (see docs/index.md).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from petsc4py import PETSc
+
+from .comm import split_range
+from .errors import PinnInputError
+from .options import Option, nonnegative, positive
+from .residual import Residual
+from .weights import RESIDUAL_KIND, annealed_weights, block_gradients
+
+WEIGHTINGS = ("none", "annealing")
+RESAMPLINGS = ("none", "rad")
+
+#: -pinn_ options of this module (part of the pinntao option set)
+ADAPT_OPTIONS = [
+    Option("weights", "str", "none", "loss weights: none, or annealing (gradient-pathologies paper, Algorithm 1)",
+           choices=list(WEIGHTINGS)),
+    Option("weights_every", "int", 10, "annealing: iterations between weight updates", check=positive,
+           check_text="> 0"),
+    Option("weights_alpha", "float", 0.9, "annealing: λ ← (1 − α)λ + αλ̂", check=lambda v: 0 < v <= 1,
+           check_text="in (0, 1]"),
+    Option("batch_size", "int", 0, "mini-batch: points per batch over all blocks (0: all points, no batching)",
+           check=nonnegative, check_text=">= 0"),
+    Option("batch_every", "int", 1, "mini-batch: iterations per batch", check=positive, check_text="> 0"),
+    Option("resample", "str", "none", "adaptive sampling of the interior points: none, or rad "
+           "(p ∝ |R|^β / mean + c)", choices=list(RESAMPLINGS)),
+    Option("resample_every", "int", 500, "adaptive sampling: iterations between resamples", check=positive,
+           check_text="> 0"),
+    Option("rad_beta", "float", 1.0, "RAD exponent β", check=nonnegative, check_text=">= 0"),
+    Option("rad_c", "float", 1.0, "RAD offset c (c → ∞: uniform)", check=nonnegative, check_text=">= 0"),
+    Option("rad_pool", "int", 0, "RAD candidate pool size (0: 10 × the block's point count)", check=nonnegative,
+           check_text=">= 0"),
+]
+
+
+def local_slices(obj: Any, points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """This rank's contiguous slice of the stacked global point list (the PinnObjective rule)."""
+    blocks = obj.problem.blocks
+    start, stop = split_range(sum(points[b.name].shape[0] for b in blocks), obj.size, obj.rank)
+    local, offset = {}, 0
+    for b in blocks:
+        v = points[b.name]
+        lo, hi = max(start - offset, 0), min(stop - offset, v.shape[0])
+        local[b.name] = v[lo : max(lo, hi)]
+        offset += v.shape[0]
+    return local
+
+
+def set_points(obj: Any, points: dict[str, np.ndarray], multipliers: dict[str, float]) -> None:
+    """Evaluate the objective on these global points with block weights × multipliers (a batch may
+    have fewer points than the full set: then TAO brgn's residual Vec no longer fits, see attach)."""
+    counts = {k: int(v.shape[0]) for k, v in points.items()}
+    res = Residual(obj.problem, obj.model, local_slices(obj, points), counts)
+    for lb in res.blocks:
+        lb.scale = math.sqrt(multipliers.get(lb.block.name, 1.0) * lb.block.weight / counts[lb.block.name])
+    obj.residual, obj.n_local = res, res.n_local
+    obj._jac = None  # the cached J belongs to the old points / weights
+    obj.points_version = getattr(obj, "points_version", 0) + 1
+
+
+def batch_counts(counts: dict[str, int], size: int) -> dict[str, int]:
+    """Split a batch of ``size`` points over the blocks in proportion to their counts (largest
+    remainder, at least one point per block)."""
+    names = list(counts)
+    total = sum(counts.values())
+    quota = np.array([size * counts[n] / total for n in names])
+    out = np.maximum(np.floor(quota).astype(int), 1)
+    order = np.argsort(-(quota - np.floor(quota)), kind="stable")
+    for i in order:
+        if out.sum() >= size:
+            break
+        if out[i] < counts[names[i]]:
+            out[i] += 1
+    return {n: int(min(c, counts[n])) for n, c in zip(names, out, strict=True)}
+
+
+def draw_batch(points: dict[str, np.ndarray], size: int, seed: int, index: int) -> dict[str, np.ndarray]:
+    """Batch ``index``: a function of (points, size, seed, index) only."""
+    sizes = batch_counts({k: v.shape[0] for k, v in points.items()}, size)
+    rng = np.random.default_rng([seed, 0xBA7C, index])
+    return {k: v[np.sort(rng.choice(v.shape[0], sizes[k], replace=False))] for k, v in points.items()}
+
+
+def rad_points(obj: Any, theta: torch.Tensor, name: str, n: int, pool: int, beta: float, c: float, seed: int,
+               index: int, sampling: str = "uniform") -> tuple[np.ndarray, dict[str, float]]:
+    """n new points for block ``name``: a seeded pool, p ∝ |R|^β / mean |R|^β + c, drawn without
+    replacement. The whole pool is evaluated on every rank (the same choice on any rank count)."""
+    lb = next(b for b in obj.residual.blocks if b.block.name == name)
+    rng = np.random.default_rng([seed, 0x5AD, index])
+    cand = np.ascontiguousarray(lb.block.sample(pool, rng, sampling), dtype=np.float64)
+    x = torch.as_tensor(cand, dtype=obj.model.dtype, device=obj.model.device)
+    with torch.no_grad():
+        r = obj.residual._block_residual(theta, lb, x).abs().cpu().numpy().astype(np.float64)
+    w = r**beta
+    mean = w.mean()
+    p = (w / mean if mean > 0 and np.isfinite(mean) else np.zeros_like(w)) + c
+    if not np.all(np.isfinite(p)) or p.sum() <= 0:
+        p = np.ones_like(p)
+    idx = np.sort(np.random.default_rng([seed, 0x5AE, index]).choice(pool, n, replace=False, p=p / p.sum()))
+    scale = lb.scale if lb.scale > 0 else 1.0
+    info = {"pool_mean_abs_residual": float(r.mean() / scale), "pool_max_abs_residual": float(r.max() / scale),
+            "chosen_mean_abs_residual": float(r[idx].mean() / scale)}
+    return cand[idx], info
+
+
+class Adaptation:
+    """Batches, RAD resamples and annealed weights for one PinnObjective, applied by a TAO monitor
+    (:meth:`attach`). Events are recorded for the report (:meth:`report`)."""
+
+    def __init__(self, obj: Any, opts: dict[str, Any]) -> None:
+        self.obj, self.opts = obj, opts
+        self.seed = int(opts.get("seed", obj.seed))
+        self.kinds = {b.name: b.kind for b in obj.problem.blocks}
+        self.weights = {b.name: 1.0 for b in obj.problem.blocks}
+        self.full = obj.problem.sample(obj.global_counts, obj.seed, obj.sampling)
+        n_all = sum(v.shape[0] for v in self.full.values())
+        bsize = int(opts.get("batch_size", 0))
+        if bsize > n_all:
+            raise PinnInputError(f"-pinn_batch_size: {bsize} is more than the {n_all} collocation points; "
+                                 f"allowed: 1..{n_all} (0: all points)")
+        if bsize and bsize < len(self.full):
+            raise PinnInputError(f"-pinn_batch_size: {bsize} is fewer than one point per block "
+                                 f"({len(self.full)} blocks); allowed: {len(self.full)}..{n_all} (0: all points)")
+        self.batch = bsize
+        self.rad = opts.get("resample", "none") == "rad"
+        self.anneal = opts.get("weights", "none") == "annealing"
+        self.pool = {}
+        if self.rad:
+            for b in obj.problem.blocks:
+                if b.kind == RESIDUAL_KIND:
+                    n = self.full[b.name].shape[0]
+                    pool = int(opts.get("rad_pool", 0)) or 10 * n
+                    if pool < n:
+                        raise PinnInputError(f"-pinn_rad_pool: {pool} candidates cannot give the {n} points of block "
+                                             f"{b.name!r} without repeats; allowed: >= {n} (0: 10 × {n})")
+                    self.pool[b.name] = pool
+        self.history: dict[str, list] = {"weights": [], "resample": []}
+        self.batch_info = {"size": self.batch, "every": int(opts.get("batch_every", 1)), "drawn": 0}
+        self.tao: PETSc.TAO | None = None
+        self._batch_index: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.batch or self.rad or self.anneal)
+
+    # -- events -----------------------------------------------------------------------------
+    def _install(self, index: int | None = None) -> None:
+        pts = draw_batch(self.full, self.batch, self.seed, index) if self.batch and index is not None else self.full
+        set_points(self.obj, pts, self.weights)
+        if self.batch and index is not None:
+            self.batch_info["drawn"] += index != self._batch_index  # a refill (new weights, RAD) is no new batch
+            self._batch_index = index
+
+    def _notify(self) -> None:
+        tao = self.tao
+        if tao is not None and tao.getType() == "python":
+            ctx = tao.getPythonContext()
+            if hasattr(ctx, "objective_changed"):
+                ctx.objective_changed(tao)
+
+    def start(self) -> None:
+        """Before the solve: the first batch (index 0), weights 1."""
+        self._batch_index = None
+        if self.batch:
+            self._install(0)
+
+    def update(self, its: int, theta: torch.Tensor) -> bool:
+        """The events due at iteration ``its`` (θ the current iterate); True if L changed."""
+        o, changed, refill = self.opts, False, False
+        if self.rad and its > 0 and its % o["resample_every"] == 0:
+            index = its // o["resample_every"]
+            for name, pool in self.pool.items():
+                n = self.full[name].shape[0]
+                self.full[name], info = rad_points(self.obj, theta, name, n, pool, o["rad_beta"], o["rad_c"],
+                                                   self.seed, index, self.obj.sampling)
+                self.history["resample"].append({"iteration": its, "block": name, "points": n, **info})
+            refill = changed = True
+        if self.anneal and its % o["weights_every"] == 0:
+            grads = block_gradients(self.obj, theta, self.weights)
+            self.weights = annealed_weights(grads, self.kinds, self.weights, o["weights_alpha"])
+            self.history["weights"].append({"iteration": its, **self.weights})
+            refill = changed = True
+        if self.batch and its > 0 and its % o["batch_every"] == 0:
+            self._install(its // o["batch_every"])
+            refill, changed = False, True
+        if refill:
+            self._install(self._batch_index if self.batch else None)
+        return changed
+
+    def _monitor(self, tao: PETSc.TAO) -> None:
+        its = tao.getSolutionStatus()[0]
+        if self.update(its, self.obj.gather(tao.getSolution())):
+            self._notify()
+
+    def attach(self, tao: PETSc.TAO) -> None:
+        """Install the first batch and the monitor that applies later events (after the Trainer's).
+        The objective's ``loss_full`` (the Trainer's initial and final loss) becomes
+        :meth:`reference_loss`, so those two stay comparable while batches and weights change."""
+        if self.batch and tao.getType() == "brgn":
+            raise PinnInputError("-pinn_batch_size: not with -tao_type brgn (its residual Vec has the full length); "
+                                 "allowed: 0 with brgn")
+        self.tao = tao
+        self.start()
+        if tao.getType() == "python":
+            tao.setMonitor(self._monitor)  # pinntao's types: objective_changed() makes them re-evaluate
+        else:
+            tao.setUpdate(self._update)  # TAO calls it before each iteration; the b* types then recompute f, ∇f
+        self.obj.loss_full = self.reference_loss
+
+    def _update(self, tao: PETSc.TAO, its: int) -> None:
+        x = tao.getSolution()
+        if self.update(its, self.obj.gather(x)):
+            g = tao.getGradient()[0]
+            if g is not None:  # lmvm/nls do not recompute after the hook: at least ∇L is the new one
+                tao.computeObjectiveGradient(x, g)
+
+    def reference_loss(self, theta: torch.Tensor) -> float:
+        """The problem's own loss (unit annealing multipliers) on all current points, summed over ranks."""
+        key = tuple(id(v) for v in self.full.values())
+        if getattr(self, "_ref_key", None) != key:
+            counts = {k: int(v.shape[0]) for k, v in self.full.items()}
+            self._ref = Residual(self.obj.problem, self.obj.model, local_slices(self.obj, self.full), counts)
+            self._ref_key = key
+        return float(self.obj._sum(self._ref.loss(theta).reshape(1))[0])
+
+    def finish(self) -> None:
+        """After the solve: back to all current points (the final weights), for the final loss."""
+        if self.batch:
+            set_points(self.obj, self.full, self.weights)
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.anneal:
+            out["weights"] = self.history["weights"]
+        if self.rad:
+            out["resample"] = self.history["resample"]
+        if self.batch:
+            out["batches"] = self.batch_info
+        return out

@@ -1,0 +1,167 @@
+"""Annealed loss weights match a hand computation; batches and RAD points are functions of
+(seed, iteration) only and identical on 1 and 2 ranks; RAD favours large residuals; SAV keeps its
+energy bound on mini-batches; bad input is one clear error."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, petsc_options, run_mpi, run_pinntao
+from helpers import perturbed_theta, tiny_objective
+
+from pinntao.models import autograd_jet
+from pinntao.sampling import ADAPT_OPTIONS, Adaptation, batch_counts, draw_batch, rad_points, set_points
+from pinntao.train import Trainer
+from pinntao.weights import annealed_weights, block_gradients
+
+
+def _opts(**kw):
+    return {o.name: o.default for o in ADAPT_OPTIONS} | kw
+
+
+def _hand_block_losses(obj, theta):
+    """½ (w_b/N_b) Σ R_b(x)² per block from autograd jets of u_θ (not pinntao's Residual)."""
+    pts = obj.problem.sample(obj.global_counts, obj.seed)
+    out = {}
+    for b in obj.problem.blocks:
+        x = torch.as_tensor(pts[b.name])
+        jet = autograd_jet(lambda p: obj.model.u(theta, p[None])[0], x, b.order)
+        r = b.residual(jet, x)
+        out[b.name] = 0.5 * b.weight / x.shape[0] * (r * r).sum()
+    return out
+
+
+def test_annealed_weights_match_hand_computation():
+    obj = tiny_objective("heat1d", layers=(5, 4), n_int=23, n_bnd=9)  # blocks interior, boundary, initial
+    theta = obj.gather(perturbed_theta(obj)).requires_grad_(True)
+    losses = _hand_block_losses(obj, theta)
+    hand = {k: torch.autograd.grad(v, theta, retain_graph=True)[0].detach().numpy() for k, v in losses.items()}
+    g_max = np.abs(hand["interior"]).max()
+    lam = {"interior": 1.0, "boundary": 1.0, "initial": 1.0}
+    expect = {"interior": 1.0} | {k: 0.1 * 1.0 + 0.9 * g_max / np.abs(hand[k]).mean() for k in ("boundary", "initial")}
+    th = theta.detach()
+    got = annealed_weights(block_gradients(obj, th, lam), {b.name: b.kind for b in obj.problem.blocks}, lam, 0.9)
+    for k in expect:
+        assert got[k] == pytest.approx(expect[k], rel=1e-12)
+    assert got["boundary"] != pytest.approx(1.0, rel=1e-3)  # the update moved the weight
+    # a second update from those weights: the gradients of the multiplied loss are divided back out,
+    # so λ̂ is the same and λ = 0.1 λ_old + 0.9 λ̂
+    set_points(obj, obj.problem.sample(obj.global_counts, obj.seed), got)
+    again = annealed_weights(block_gradients(obj, th, got), {b.name: b.kind for b in obj.problem.blocks}, got, 0.9)
+    for k in ("boundary", "initial"):
+        assert again[k] == pytest.approx(0.1 * got[k] + 0.9 * (expect[k] - 0.1) / 0.9, rel=1e-12)
+    # the weighted loss the solvers see is ½ Σ λ_b (w_b/N_b) ‖R_b‖²
+    want = sum(got[k] * v.item() for k, v in losses.items())
+    assert obj.loss_full(th) == pytest.approx(want, rel=1e-12)
+
+
+def test_batches_are_seeded_and_proportional():
+    obj = tiny_objective("heat1d", layers=(4,), n_int=50, n_bnd=20)
+    full = obj.problem.sample(obj.global_counts, obj.seed)
+    assert batch_counts({"a": 50, "b": 20, "c": 20}, 30) == {"a": 17, "b": 7, "c": 6}
+    assert batch_counts({"a": 100, "b": 2}, 10) == {"a": 9, "b": 1}  # at least one point per block
+    b1, b2, b3 = draw_batch(full, 30, 7, 4), draw_batch(full, 30, 7, 4), draw_batch(full, 30, 7, 5)
+    assert all(np.array_equal(b1[k], b2[k]) for k in b1)
+    assert not np.array_equal(b1["interior"], b3["interior"])
+    assert sum(v.shape[0] for v in b1.values()) == 30
+    for k, v in b1.items():  # distinct rows of the full set
+        rows = {tuple(r) for r in full[k]}
+        assert all(tuple(r) in rows for r in v) and len({tuple(r) for r in v}) == v.shape[0]
+
+
+def test_rad_prefers_large_residuals_and_c_flattens():
+    obj = tiny_objective("poisson2d", layers=(6, 6), n_int=60, n_bnd=12)
+    theta = obj.gather(perturbed_theta(obj))
+    sharp, info = rad_points(obj, theta, "interior", 60, 2000, beta=2.0, c=0.0, seed=1, index=1)
+    assert sharp.shape == (60, 2) and len({tuple(r) for r in sharp}) == 60
+    assert info["chosen_mean_abs_residual"] > 1.3 * info["pool_mean_abs_residual"]
+    _, flat = rad_points(obj, theta, "interior", 60, 2000, beta=2.0, c=1e6, seed=1, index=1)
+    assert flat["chosen_mean_abs_residual"] < 1.15 * flat["pool_mean_abs_residual"]
+    again, _ = rad_points(obj, theta, "interior", 60, 2000, beta=2.0, c=0.0, seed=1, index=1)
+    assert np.array_equal(again, sharp)
+
+
+def test_relsav_energy_bound_holds_on_mini_batches_with_annealing():
+    obj = tiny_objective("heat1d", layers=(6, 6), n_int=40, n_bnd=10)
+    with petsc_options(tao_type="python", tao_python_type="pinntao.solvers.RelSAV", tao_max_it=30,
+                       tao_sav_dt=0.5):
+        trainer = Trainer(obj, monitor_every=1)
+        adapt = Adaptation(obj, _opts(batch_size=25, batch_every=3, weights="annealing", weights_every=5))
+        adapt.attach(trainer.tao)
+        x, res = trainer.solve()
+    e = np.asarray(trainer.tao.getPythonContext().energy)
+    assert len(e) == 31 and np.all(np.diff(e) <= 1e-14 * e[:-1])
+    assert adapt.batch_info["drawn"] == 1 + 30 // 3
+    assert [w["iteration"] for w in adapt.history["weights"]] == [0, 5, 10, 15, 20, 25, 30]
+    # the Trainer's initial and final loss are the problem's loss on all points with unit weights
+    adapt.finish()
+    assert res.loss == pytest.approx(adapt.reference_loss(obj.gather(x)), rel=1e-12)
+
+
+@pytest.mark.mpi
+def test_batches_rad_and_weights_identical_on_one_and_two_ranks():
+    runs = []
+    for n in (1, 2):
+        proc = run_mpi(n, [str(ROOT / "tests" / "adapt_check.py")])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:]))
+    one, two = runs
+    assert one["size"] == 1 and two["size"] == 2
+    for key in ("rad0", "batch3", "first_batch", "last_batch", "full"):  # bitwise: functions of (seed, iteration)
+        assert one[key] == two[key], key
+    assert one["resample"] == two["resample"] == [3, 6]
+    assert len(one["weights"]) == len(two["weights"]) == 4
+    for a, b in zip(one["weights"], two["weights"], strict=True):
+        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-10) for k in a)
+    np.testing.assert_allclose(two["energy"], one["energy"], rtol=1e-10)
+    np.testing.assert_allclose(two["history"], one["history"], rtol=1e-9)
+
+
+def test_report_records_events(tmp_path):
+    rep = tmp_path / "r.json"
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-pinn_optimizer", "sav", "-tao_max_it", "20",
+                       "-pinn_weights", "annealing", "-pinn_weights_every", "5", "-pinn_resample", "rad",
+                       "-pinn_resample_every", "10", "-pinn_batch_size", "40", "-pinn_report", str(rep))
+    assert proc.returncode in (0, 3), proc.stderr  # 3: the unit-weight loss may rise while boundaries are fitted
+    data = json.loads(rep.read_text())
+    assert [w["iteration"] for w in data["weights"]] == [0, 5, 10, 15, 20]
+    assert [e["iteration"] for e in data["resample"]] == [10, 20]
+    assert data["batches"] == {"size": 40, "every": 1, "drawn": 21}
+
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["-pinn_weights", "gradnorm"], "-pinn_weights: unknown value 'gradnorm'; allowed: none, annealing"),
+        (["-pinn_weights_every", "0"], "-pinn_weights_every: 0 is not allowed; must be > 0"),
+        (["-pinn_weights_alpha", "1.5"], "must be in (0, 1]"),
+        (["-pinn_batch_size", "100000"], "-pinn_batch_size: 100000 is more than the 102 collocation points; "
+                                         "allowed: 1..102"),
+        (["-pinn_batch_size", "1"], "fewer than one point per block"),
+        (["-pinn_batch_every", "-1"], "-pinn_batch_every: -1 is not allowed; must be > 0"),
+        (["-pinn_resample_every", "0"], "-pinn_resample_every: 0 is not allowed; must be > 0"),
+        (["-pinn_rad_beta", "-1"], "-pinn_rad_beta: -1.0 is not allowed; must be >= 0"),
+        (["-pinn_rad_c", "-0.1"], "-pinn_rad_c: -0.1 is not allowed; must be >= 0"),
+        (["-pinn_resample", "rad", "-pinn_rad_pool", "50"], "-pinn_rad_pool: 50 candidates cannot give the 100"),
+        (["-pinn_batch_size", "50", "-tao_type", "brgn"], "not with -tao_type brgn"),
+    ],
+)
+def test_bad_input_is_one_clear_error(args, expect):
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-tao_max_it", "2", *args)
+    assert proc.returncode == 2, proc.stderr
+    assert "pinntao: error:" in proc.stderr and expect in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_lmvm_with_annealing_runs_through_the_update_hook():
+    """TAO's own solvers get the events from TaoSetUpdate (before each iteration), with ∇L refreshed."""
+    obj = tiny_objective("poisson1d", layers=(8, 8), n_int=30, n_bnd=2)
+    with petsc_options(tao_type="lmvm", tao_max_it=40):
+        trainer = Trainer(obj, monitor_every=1)
+        adapt = Adaptation(obj, _opts(weights="annealing", weights_every=10))
+        adapt.attach(trainer.tao)
+        _, res = trainer.solve()
+    assert res.iterations == 40 and res.status == "ok", res
+    assert [w["iteration"] for w in adapt.history["weights"]] == [0, 10, 20, 30]
+    assert adapt.history["weights"][1]["boundary"] != adapt.history["weights"][0]["boundary"]
