@@ -11,6 +11,7 @@ from .base import Block, Box, Problem
 from .burgers import burgers1d
 from .heat import heat1d
 from .helmholtz import helmholtz2d
+from .klein_gordon import klein_gordon1d
 from .multiscale import poisson1d_multiscale, poisson2d_multiscale
 from .oned import nonlinear1d_neumann, singular_perturbation
 from .poisson import poisson1d, poisson2d
@@ -27,6 +28,7 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "nonlinear1d_neumann": nonlinear1d_neumann,
     "transport1d": transport1d,
     "burgers1d": burgers1d,
+    "klein_gordon1d": klein_gordon1d,
 }
 
 

@@ -1,0 +1,50 @@
+"""Klein-Gordon equation of the gradient-pathologies paper; coordinates are (t, x)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .base import Block, Box, Problem
+
+PI = math.pi
+
+
+def klein_gordon1d(alpha: float = -1.0, beta: float = 0.0, gamma: float = 1.0) -> Problem:
+    """u_tt + α u_xx + β u + γ u³ = f on (t, x) ∈ [0, 1]² (α = −1, β = 0, γ = 1: u_tt − u_xx + u³ = f),
+    u = x cos(5πt) + (xt)³; Dirichlet data at x ∈ {0, 1}, u(0, x) = x and u_t(0, x) = 0
+    (gradient-pathologies paper, its Klein-Gordon example)."""
+    box = Box((0.0, 0.0), (1.0, 1.0))
+
+    def exact(p: torch.Tensor) -> torch.Tensor:
+        t, x = p[:, 0], p[:, 1]
+        return x * torch.cos(5 * PI * t) + (x * t) ** 3
+
+    def forcing(p: torch.Tensor) -> torch.Tensor:
+        t, x = p[:, 0], p[:, 1]
+        u_tt = -25 * PI**2 * x * torch.cos(5 * PI * t) + 6 * x**3 * t
+        u_xx = 6 * x * t**3
+        return u_tt + alpha * u_xx + beta * exact(p) + gamma * exact(p) ** 3
+
+    def interior(j, p: torch.Tensor) -> torch.Tensor:
+        return j.dd(0) + alpha * j.dd(1) + beta * j.u + gamma * j.u**3 - forcing(p)
+
+    return Problem(
+        name="klein_gordon1d",
+        domain=box,
+        blocks=[
+            Block("interior", "interior", box.interior, residual=interior),
+            Block("boundary", "boundary", lambda n, rng, s: box.faces(n, rng, [(1, 0), (1, 1)], s),
+                  residual=lambda j, p: j.u - exact(p), order=0),
+            Block("initial", "initial", lambda n, rng, s: box.faces(n, rng, [(0, 0)], s),
+                  residual=lambda j, p: j.u - p[:, 1], order=0),
+            Block("initial_velocity", "initial", lambda n, rng, s: box.faces(n, rng, [(0, 0)], s),
+                  residual=lambda j, p: j.d(0), order=1),
+        ],
+        exact=exact,
+        default_counts={"interior": 2000, "boundary": 200, "initial": 100},
+        default_layers=(50, 50, 50),
+        description=klein_gordon1d.__doc__ or "",
+        params={"alpha": alpha, "beta": beta, "gamma": gamma},
+    )
