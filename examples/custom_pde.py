@@ -18,11 +18,8 @@ petsc4py.init(sys.argv)
 import torch  # noqa: E402
 from petsc4py import PETSc  # noqa: E402
 
-from pinntao import Block, Box, Problem, build_mlp  # noqa: E402
+from pinntao import Block, Box, PinnObjective, Problem, Trainer, build_mlp  # noqa: E402
 from pinntao.comm import configure_threads  # noqa: E402
-from pinntao.objective import PinnObjective  # noqa: E402
-from pinntao.presets import apply_preset  # noqa: E402
-from pinntao.train import Trainer  # noqa: E402
 
 
 def exact(x: torch.Tensor) -> torch.Tensor:
@@ -55,12 +52,11 @@ problem = Problem(
 
 opts = PETSc.Options()
 configure_threads(PETSc.COMM_WORLD.tompi4py())
-apply_preset(opts.getString("pinn_optimizer", "sngd"))
 if not opts.hasName("tao_max_it"):
     opts.setValue("tao_max_it", "100")
 model = build_mlp(2, (16, 16), "tanh", torch.float64, "cpu")
 obj = PinnObjective(problem, model, seed=0)
-x, res = Trainer(obj).solve()
+x, res = Trainer(obj, optimizer="sngd").solve()  # SNGD unless -pinn_optimizer / -tao_type say otherwise
 PETSc.Sys.Print(
     f"{problem.name}: P={obj.n_params} iterations={res.iterations} loss={res.loss:.3e} "
     f"rel_l2={res.rel_l2:.3e} ({res.converged_reason})"

@@ -35,7 +35,8 @@ def test_help_lists_every_option():
     assert proc.returncode == 0, proc.stderr
     for name in cli_options().options:
         assert f"-pinn_{name} <" in proc.stdout
-    for flag in ("-tao_ng_pc_sketch_rank <50>", "-tao_ng_pc_sketch_passes <2>", "-tao_ng_pc_engd_form <auto>", "-tao_ng_ls_steps <31>",
+    for flag in ("-tao_ng_pc_sketch_rank <50>", "-tao_ng_pc_sketch_passes <2>", "-tao_ng_pc_engd_form <auto>",
+                 "-tao_ng_ls_steps <31>",
                  "-tao_adam_lr <0.001>", "-pinn_param_kappa <0.25>"):
         assert flag in proc.stdout, flag
     assert "-tao_type" in proc.stdout  # PETSc's own TAO options are listed too

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from typing import IO
 
 import numpy as np
 
@@ -26,6 +27,22 @@ def save_checkpoint(path: str, theta: np.ndarray) -> None:
     if not np.all(np.isfinite(theta)):
         raise ValueError("refusing to checkpoint a non-finite θ")
     atomic_write(path, lambda fh: np.save(fh, theta, allow_pickle=False))
+
+
+def save_theta(fh: IO[bytes], path: str, theta: np.ndarray) -> None:
+    """θ in the format ``path`` names: ``.npy``, else a PETSc binary Vec (what VecView writes to a
+    binary viewer: class id, length as PetscInt, big-endian float64), readable by VecLoad on any
+    rank count and by ``-pinn_load``."""
+    theta = np.asarray(theta, dtype=np.float64)
+    if path.endswith(".npy"):
+        np.save(fh, theta, allow_pickle=False)
+        return
+    from petsc4py import PETSc
+
+    int_type = ">i8" if np.dtype(PETSc.IntType).itemsize == 8 else ">i4"
+    fh.write(np.array([PETSC_VEC_CLASSID], dtype=">i4").tobytes())
+    fh.write(np.array([theta.size], dtype=int_type).tobytes())
+    fh.write(theta.astype(">f8").tobytes())
 
 
 def _read_npy(path: str, flag: str) -> np.ndarray:

@@ -28,10 +28,10 @@ def _activation_names() -> list[str]:
 
 
 def cli_options() -> OptionSet:
-    from .objective import GRAM_MODES, HESSIAN_TYPES
-    from .presets import PRESETS
+    from .objective import GRAM_MODES
     from .problems.base import SAMPLINGS
     from .sampling import ADAPT_OPTIONS
+    from .train import Trainer
 
     return OptionSet(
         "pinntao",
@@ -79,7 +79,6 @@ def cli_options() -> OptionSet:
                 check=nonnegative,
                 check_text=">= 0",
             ),
-            Option("hessian", "str", "gauss_newton", "operator TAO's Newton solvers use", choices=list(HESSIAN_TYPES)),
             Option(
                 "gram",
                 "str",
@@ -95,43 +94,7 @@ def cli_options() -> OptionSet:
                 check=positive,
                 check_text="> 0",
             ),
-            Option(
-                "optimizer",
-                "str",
-                "",
-                "named bundle of PETSc options (a preset); raw options override it",
-                choices=["", *sorted(PRESETS)],
-            ),
-            Option("optimizer_view", "bool", False, "print the options the preset expands to"),
-            Option(
-                "monitor_every",
-                "int",
-                10,
-                "record loss and rel. L2 in the history every k iterations",
-                check=positive,
-                check_text="> 0",
-            ),
-            Option(
-                "time_limit",
-                "float",
-                0.0,
-                "stop after this many seconds (0: no limit)",
-                check=nonnegative,
-                check_text=">= 0",
-            ),
-            Option(
-                "progress",
-                "int",
-                0,
-                "print a progress line (rank 0: iteration, loss, rel. L2, elapsed, ETA) every k iterations (0: off)",
-                check=nonnegative,
-                check_text=">= 0",
-            ),
-            Option("report", "str", "", "write a JSON report (strict JSON, atomic) to this file"),
-            Option("checkpoint", "str", "", "write θ (.npy) here every -pinn_checkpoint_every iterations and at "
-                   "the end, atomically"),
-            Option("checkpoint_every", "int", 100, "iterations between checkpoints", check=positive, check_text="> 0"),
-            Option("load", "str", "", "start from θ saved in this file (.npy or PETSc binary Vec)"),
+            *Trainer.options.options.values(),
             Option("restart", "str", "", "resume exactly from the state written beside -pinn_checkpoint PATH "
                    "(PATH or PATH.restart.npz); its options apply unless given again"),
             *ADAPT_OPTIONS,
@@ -270,7 +233,11 @@ def check_memory(problem: Any, layers: tuple[int, ...], counts: dict[str, int], 
 
     n_points = sum(int(counts.get(b.kind, problem.default_counts.get(b.kind, 0))) for b in problem.blocks)
     db = PETSc.Options()
-    pcs = " ".join(v for k, v in db.getAll().items() if k.endswith("pc_python_type"))
+    from .presets import preset_options
+
+    chosen = dict(preset_options(opts["optimizer"])) if opts.get("optimizer") else {}
+    chosen.update(db.getAll())  # the preset is applied by the Trainer, later; the user's options win
+    pcs = " ".join(v for k, v in chosen.items() if k.endswith("pc_python_type"))
     ranks = [v for k, v in db.getAll().items() if k.endswith("pc_sketch_rank") or k.endswith("pc_prox_rank")]
     raw = ranks[0] if ranks else "50"
     rank = int(raw) if raw.isdigit() else 50  # a malformed value is reported by the PC itself
@@ -290,25 +257,6 @@ def check_memory(problem: Any, layers: tuple[int, ...], counts: dict[str, int], 
     msg = mpi.bcast(msg, root=0) if mpi.Get_size() > 1 else msg
     if msg:
         raise PinnInputError(msg)
-
-
-def load_initial(obj: Any, x: Any, path: str) -> None:
-    """θ₀ from ``-pinn_load``: read and validated on rank 0, broadcast to every rank."""
-    from .checkpoint import load_theta
-
-    theta, msg = None, None
-    if obj.rank == 0:
-        try:
-            theta = load_theta(path, obj.n_params)
-        except PinnInputError as exc:
-            msg = str(exc)
-    if obj.size > 1:
-        msg = obj.mpi.bcast(msg, root=0)
-        if msg is None:
-            theta = obj.mpi.bcast(theta, root=0)
-    if msg:
-        raise PinnInputError(msg)
-    obj.set_from_full(x, theta)
 
 
 _NOT_RESTORED = ("pinn_restart", "pinn_load", "help", "h", "options_file")
@@ -362,7 +310,7 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     problem = get_problem(opts["problem"], read_problem_params(opts["problem"]) or None)
     layers = opts["layers"] or problem.default_layers
     counts = {k: opts[f"n_{k}"] for k in ("interior", "boundary", "initial") if opts.get(f"n_{k}")}
-    check_memory(problem, tuple(layers), counts, opts, comm.tompi4py())
+    check_memory(problem, tuple(layers), counts, opts, comm.tompi4py())  # before the network is allocated
     model = build_model(opts["arch"], problem.dim, layers, opts["activation"], torch.float64, device)
     obj = PinnObjective(
         problem,
@@ -374,21 +322,10 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
         gram=opts["gram"],
         gram_memory_mb=opts["gram_memory_mb"],
     )
-    method = opts["optimizer"]
-    x = obj.initial_vec()
-    if opts["load"]:
-        load_initial(obj, x, opts["load"])
     PinnInputError.last = None
     try:
-        trainer = Trainer(
-            obj,
-            hessian=opts["hessian"],
-            monitor_every=opts["monitor_every"],
-            time_limit=opts["time_limit"],
-            checkpoint=opts["checkpoint"],
-            checkpoint_every=opts["checkpoint_every"],
-            progress_every=opts["progress"],
-        )
+        trainer = Trainer(obj)  # reads -pinn_optimizer, -pinn_time_limit, -pinn_checkpoint, -pinn_report ...
+        x = trainer.initial_vec()
         trainer.tao.setSolution(x)
         trainer.tao.setUp()
     except PETSc.Error as exc:
@@ -397,52 +334,19 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
         raise PinnInputError(f"PETSc rejected the options: {petsc_error_text(exc)}") from None
     if restart is not None:
         x = trainer.resume(*restart)
+    trainer.report_fields = {"layers": list(layers), "arch": opts["arch"], "activation": opts["activation"],
+                             "threads_per_rank": threads, "device": device}
     from .sampling import Adaptation
 
     adapt = Adaptation(obj, opts)  # batches, RAD, annealed weights: bad values fail here, before training
     if adapt.active:
         adapt.attach(trainer.tao)
-    x, res = trainer.solve(x)
-    report = {
-        "problem": problem.name,
-        "n_params": obj.n_params,
-        "layers": list(layers),
-        "activation": opts["activation"],
-        "arch": opts["arch"],
-        "n_points": obj.global_counts,
-        "ranks": comm.getSize(),
-        "threads_per_rank": threads,
-        "device": device,
-        "tao_type": trainer.tao_type,
-        "method": method or trainer.tao_type,
-        "hessian": opts["hessian"],
-        "gram": obj.gram_mode,
-        "seed": opts["seed"],
-        "iterations": res.iterations,
-        "converged_reason": res.converged_reason,
-        "status": res.status,
-        "exit_code": res.exit_code,
-        "message": res.message,
-        "initial_loss": res.initial_loss,
-        "loss": res.loss,
-        "rel_l2": res.rel_l2,
-        "max_err": obj.max_error(x),
-        "wall_s": res.wall_s,
-        "evaluations": dict(obj.counts),
-        "history": res.history,
-        "outputs": res.outputs,
-        "versions": {"torch": torch.__version__, "petsc": ".".join(map(str, PETSc.Sys.getVersion()))},
-    }
-    if res.signal:
-        report["signal"] = res.signal
-    extra = getattr(trainer.tao.getPythonContext(), "stats", None) if trainer.tao_type == "python" else None
-    report.update(adapt.report())
+        trainer.report_fields.update(adapt.report())  # live lists, filled during the solve
     ctx = trainer.tao.getPythonContext() if trainer.tao_type == "python" else None
     if isinstance(getattr(ctx, "energy", None), list):  # the SAV family's modified energy r² per iteration
-        report["energy"] = ctx.energy
-    if extra:
-        report["solver_stats"] = extra
-    return report
+        trainer.report_fields["energy"] = ctx.energy
+    trainer.solve(x)
+    return trainer.report
 
 
 STATUS_TEXT = {
@@ -541,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     from petsc4py import PETSc
 
     from . import signals
-    from .errors import EXIT_ERROR, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, RunFailedError
+    from .errors import EXIT_ERROR, EXIT_INPUT, EXIT_OK, RunFailedError
 
     comm = PETSc.COMM_WORLD
     mpi, rank = comm.tompi4py(), comm.getRank()
@@ -562,18 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         options = cli_options()
         check_unknown_options(options)
         restart = read_restart_options(mpi)
-        method = options.read()["optimizer"]  # validates every option early
-        if method:
-            from .presets import apply_preset
-
-            applied = apply_preset(method)  # fills only what the user did not set
-            if PETSc.Options().getBool("pinn_optimizer_view", False):
-                PETSc.Sys.Print(f"preset {method}: " + " ".join(f"-{k} {v}" for k, v in applied), comm=comm)
-        opts = options.read()
+        opts = options.read()  # validates every option early
         check_petsc_options()
-        from .train import check_output
-
-        check_output(mpi, opts["report"], "-pinn_report")
         rep = run(opts, restart)
     except PinnInputError as exc:
         return error(exc, EXIT_INPUT)
@@ -594,22 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         from .errors import describe_exception
 
         return _internal_error(mpi, describe_exception(exc))
-    code = rep["exit_code"]
-    if code == EXIT_OK and "final checkpoint could not" in rep["message"]:  # agreed by every rank
-        code = rep["exit_code"] = EXIT_OUTPUT
-    if opts["report"]:
-        from .comm import max_flags
-        from .io import OutputFile, json_bytes
-
-        ok = True
-        if rank == 0:
-            out = OutputFile(opts["report"], "report", warn=False)
-            ok = out.write(lambda fh: fh.write(json_bytes(rep)))
-            if not ok:
-                print(f"pinntao: error: -pinn_report: cannot write {opts['report']!r}: {out.last_error}",
-                      file=sys.stderr, flush=True)
-        if max_flags(mpi, [0.0 if ok else 1.0])[0] and code == EXIT_OK:
-            code = rep["exit_code"] = EXIT_OUTPUT
+    code = rep["exit_code"]  # 4 when the report, θ file or final checkpoint could not be written
     PETSc.Sys.Print(summary(rep), comm=comm)
     return code
 

@@ -227,14 +227,32 @@ class FlatModel:
     ) -> None:
         self.module = module.to(dtype=dtype, device=device)
         self.dtype, self.device = dtype, torch.device(device)
-        self.names = [n for n, _ in self.module.named_parameters()]
-        self.shapes = [p.shape for _, p in self.module.named_parameters()]
-        self.sizes = [p.numel() for _, p in self.module.named_parameters()]
+        # θ holds the trainable parameters only; frozen ones (requires_grad=False) keep their values
+        trainable = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
+        self.frozen = {n: p.detach() for n, p in self.module.named_parameters() if not p.requires_grad}
+        self.names = [n for n, _ in trainable]
+        self.shapes = [p.shape for _, p in trainable]
+        self.sizes = [p.numel() for _, p in trainable]
         self.n_params = int(sum(self.sizes))
+        if self.n_params == 0:
+            raise PinnInputError(f"the network {type(module).__name__} has no trainable parameters")
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
-        """Views of θ shaped as the module's named parameters."""
-        return {n: t.view(s) for n, t, s in zip(self.names, torch.split(theta, self.sizes), self.shapes, strict=False)}
+        """Views of θ shaped as the module's trainable parameters, plus the frozen ones."""
+        views = zip(self.names, torch.split(theta, self.sizes), self.shapes, strict=True)
+        return {**self.frozen, **{n: t.view(s) for n, t, s in views}}
+
+    def module_theta(self) -> Tensor:
+        """θ from the module's own current parameters (its own initialisation, or trained values)."""
+        params = dict(self.module.named_parameters())
+        return torch.cat([params[n].detach().reshape(-1) for n in self.names]).to(self.dtype)
+
+    def load_into_module(self, theta: Tensor) -> None:
+        """Copy θ into the module's parameters in place (then ``module.state_dict()`` holds it)."""
+        with torch.no_grad():
+            for name, value in self.unflatten(theta.to(self.device, self.dtype)).items():
+                if name not in self.frozen:
+                    self.module.get_parameter(name).copy_(value)
 
     def initial_theta(self, seed: int) -> Tensor:
         """Glorot-normal weights, zero biases, drawn from ``seed`` (same θ on every rank)."""
@@ -264,6 +282,7 @@ def build_mlp(
     in_dim: int, hidden: Sequence[int], activation: str, dtype: torch.dtype, device: str | torch.device
 ) -> FlatModel:
     return FlatModel(MLP(in_dim, hidden, activation), dtype=dtype, device=device)
+
 
 def build_model(
     arch: str, in_dim: int, hidden: Sequence[int], activation: str, dtype: torch.dtype, device: str | torch.device

@@ -25,6 +25,7 @@ from .problems.base import Problem
 from .residual import Residual
 
 GRAM_MODES = ("auto", "explicit", "matfree")
+INITS = ("glorot", "module")
 HESSIAN_TYPES = ("gauss_newton", "exact")
 
 
@@ -58,6 +59,7 @@ class PinnObjective:
         self.seed, self.sampling = seed, sampling
 
         points = problem.sample(counts or {}, seed, sampling)
+        check_problem(problem, model, points)
         self.global_counts = {k: v.shape[0] for k, v in points.items()}
         # this rank owns a contiguous slice of the stacked global point list (blocks in problem
         # order), so the distributed residual Vec has the same global ordering on any rank count
@@ -101,11 +103,34 @@ class PinnObjective:
         """A residual Vec distributed like the collocation points (global size N)."""
         return PETSc.Vec().createMPI((self.n_local, self.n_points), comm=self.comm)
 
-    def initial_vec(self, seed: int | None = None) -> PETSc.Vec:
-        """θ₀ from the model's initialiser (identical on every rank count)."""
+    def initial_vec(self, seed: int | None = None, init: str = "glorot") -> PETSc.Vec:
+        """θ₀: ``glorot`` draws it from the seed (identical on every rank count); ``module`` takes
+        the nn.Module's own parameters (rank 0's, broadcast, so all ranks start alike)."""
+        if init not in INITS:
+            raise PinnInputError(f"-pinn_init: unknown value {init!r}; allowed: {', '.join(INITS)}")
         x = self.create_vec()
-        self.set_from_full(x, to_numpy(self.model.initial_theta(self.seed if seed is None else seed)))
+        if init == "module":
+            theta = to_numpy(self.model.module_theta())
+            theta = self.mpi.bcast(theta, root=0) if self.size > 1 else theta
+        else:
+            theta = to_numpy(self.model.initial_theta(self.seed if seed is None else seed))
+        self.set_from_full(x, theta)
         return x
+
+    def evaluate(self, x: PETSc.Vec | Tensor, points: np.ndarray | Tensor) -> np.ndarray:
+        """u_θ at the given points (n, d), on every rank (each rank evaluates all of them)."""
+        theta = self.gather(x) if isinstance(x, PETSc.Vec) else x
+        pts = torch.as_tensor(np.asarray(points), dtype=self.model.dtype, device=self.model.device)
+        if pts.ndim != 2 or pts.shape[1] != self.problem.dim:
+            raise PinnInputError(f"evaluate: points must have shape (n, {self.problem.dim}), got {tuple(pts.shape)}")
+        with torch.no_grad():
+            return to_numpy(self.model.u(theta, pts))
+
+    def to_module(self, x: PETSc.Vec | Tensor) -> torch.nn.Module:
+        """Copy θ into the torch module's parameters (collective for a Vec); returns the module, so
+        ``obj.to_module(x).state_dict()`` is the trained network in torch's own format."""
+        self.model.load_into_module(self.gather(x) if isinstance(x, PETSc.Vec) else x)
+        return self.model.module
 
     def gather(self, x: PETSc.Vec) -> Tensor:
         """All of θ on this rank, as a torch tensor on the model's device."""
@@ -295,6 +320,58 @@ class PinnObjective:
         tao.setResidual(self.residual_function, self.create_residual_vec())
         J = self.jacobian_mat()
         tao.setJacobianResidual(self.jacobian_function, J, J)
+
+
+def check_problem(problem: Problem, model: FlatModel, points: dict[str, np.ndarray]) -> None:
+    """Push two points of every block through the network, the block's residual and ``exact``
+    before anything is distributed: wrong input dimension, output shape or non-finite values
+    become one PinnInputError naming the block (the same on every rank: points are global)."""
+    th = model.initial_theta(0)
+    n = 2
+    for b in problem.blocks:
+        x = torch.as_tensor(points[b.name][:n], dtype=model.dtype, device=model.device)
+        where = f"problem {problem.name!r}, block {b.name!r}"
+        try:
+            out = torch.func.functional_call(model.module, model.unflatten(th), (x,))
+        except Exception as exc:
+            raise PinnInputError(f"{where}: the network cannot take points of shape {tuple(x.shape)} "
+                                 f"(the problem is {problem.dim}-D): {type(exc).__name__}: {exc}") from None
+        if out.numel() != x.shape[0]:
+            raise PinnInputError(f"{where}: the network returns shape {tuple(out.shape)} for {x.shape[0]} points; "
+                                 f"one scalar output per point is expected, shape ({x.shape[0]},) or ({x.shape[0]}, 1)")
+        try:
+            if b.residual is not None:
+                r = b.residual(model.jet(th, x, b.order), x)
+            else:
+                params = model.unflatten(th)
+
+                def u(p: Tensor, params: dict[str, Tensor] = params) -> Tensor:
+                    return torch.func.functional_call(model.module, params, (p[None],)).reshape(())
+
+                r = torch.func.vmap(lambda p, b=b, u=u: b.point_residual(u, p))(x)
+        except PinnInputError:
+            raise
+        except Exception as exc:
+            raise PinnInputError(f"{where}: the residual failed on {x.shape[0]} points: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        if not isinstance(r, Tensor) or tuple(r.shape) != (x.shape[0],):
+            shape = tuple(r.shape) if isinstance(r, Tensor) else type(r).__name__
+            raise PinnInputError(f"{where}: the residual returns {shape} for {x.shape[0]} points; "
+                                 f"expected shape ({x.shape[0]},), one value per point")
+        if not torch.isfinite(r).all():
+            raise PinnInputError(f"{where}: the residual is not finite at the block's first points")
+    xe = torch.as_tensor(problem.eval_points()[:n], dtype=model.dtype, device=model.device)
+    try:
+        ue = problem.exact(xe)
+    except Exception as exc:
+        raise PinnInputError(f"problem {problem.name!r}: exact() failed on {n} points: "
+                             f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(ue, Tensor) or tuple(ue.shape) != (xe.shape[0],):
+        shape = tuple(ue.shape) if isinstance(ue, Tensor) else type(ue).__name__
+        raise PinnInputError(f"problem {problem.name!r}: exact() returns {shape} for {n} points; "
+                             f"expected shape ({n},), one value per point")
+    if not torch.isfinite(ue).all():
+        raise PinnInputError(f"problem {problem.name!r}: exact() is not finite at the evaluation points")
 
 
 class _OperatorContext:

@@ -10,6 +10,7 @@ is agreed by all ranks. The θ returned always has a finite loss, recomputed aft
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +19,13 @@ import numpy as np
 from petsc4py import PETSc
 
 from . import signals
-from .checkpoint import save_checkpoint
+from .checkpoint import save_checkpoint, save_theta
 from .comm import abort_all, max_flags, rank0_decides
-from .errors import EXIT_FAILED, EXIT_OK, PinnInputError, RunFailedError, describe_exception, root_cause
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_OUTPUT, PinnInputError, RunFailedError, describe_exception, root_cause
 from .io import OutputFile, check_writable, json_bytes
-from .objective import PinnObjective
+from .objective import HESSIAN_TYPES, INITS, PinnObjective
+from .options import Option, OptionSet, nonnegative, positive
+from .presets import PRESETS, apply_preset
 
 __all__ = ["BUDGET_REASONS", "Result", "Trainer", "check_output", "reason_name", "save_checkpoint"]
 
@@ -55,13 +58,17 @@ class Result:
     status: str = "ok"
     signal: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)
+    output_failed: bool = False
 
     @property
     def exit_code(self) -> int:
-        """0 ok, 3 failed (diverged / loss increased), 128 + signal when interrupted."""
+        """0 ok, 3 failed (diverged / loss increased), 4 an output could not be written,
+        128 + signal when interrupted."""
         if self.signal:
             return signals.exit_code(self.signal)
-        return EXIT_OK if self.status == "ok" else EXIT_FAILED
+        if self.status != "ok":
+            return EXIT_FAILED
+        return EXIT_OUTPUT if self.output_failed else EXIT_OK
 
 
 RESTART_FORMAT = "pinntao-restart-1"
@@ -110,6 +117,25 @@ def check_output(mpicomm: Any, path: str, flag: str) -> None:
         raise PinnInputError(f"{flag}: cannot write {path!r}: {msg}")
 
 
+def load_initial(obj: PinnObjective, x: PETSc.Vec, path: str, flag: str = "-pinn_load") -> None:
+    """θ from a file into x: read and validated on rank 0, broadcast to every rank."""
+    from .checkpoint import load_theta
+
+    theta, msg = None, None
+    if obj.rank == 0:
+        try:
+            theta = load_theta(path, obj.n_params, flag)
+        except PinnInputError as exc:
+            msg = str(exc)
+    if obj.size > 1:
+        msg = obj.mpi.bcast(msg, root=0)
+        if msg is None:
+            theta = obj.mpi.bcast(theta, root=0)
+    if msg:
+        raise PinnInputError(msg)
+    obj.set_from_full(x, theta)
+
+
 def _clock(seconds: float) -> str:
     """12.3s, 4m05s, 2h03m."""
     if seconds < 60:
@@ -118,11 +144,89 @@ def _clock(seconds: float) -> str:
     return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
 
 
-class Trainer:
-    """TAO on a :class:`PinnObjective`, set up from the options database.
+def _view_options(db: Any, applied: list[tuple[str, str]], given: set[str], prefix: str) -> str:
+    """The options in effect for a Trainer's solver: the preset's keys with the value the database
+    holds now (marked where the user's value won), then the user's other options under the prefix."""
+    lines, seen = [], set()
+    for key, preset_value in applied:
+        value = db.getString(key, preset_value)
+        mark = f"   (yours; preset: {preset_value})" if key in given and value != preset_value else ""
+        lines.append(f"  -{key} {value}{mark}")
+        seen.add(key)
+    skip = ("pinn_", "help", "options_", "log_", "malloc", "h")
+    for key in sorted(given - seen):
+        rest = key[len(prefix):] if key.startswith(prefix) else None
+        if rest and not rest.startswith(skip):
+            lines.append(f"  -{key} {db.getString(key, '')}   (yours)")
+    return "\n".join(lines)
 
-    ``tao_type`` is only the default; ``-tao_type`` (or a preset) overrides it.
+
+class Trainer:
+    """TAO on a :class:`PinnObjective`, set up from the options database under ``prefix``.
+
+    Every keyword is a default that the matching option overrides, as ``-tao_type`` overrides
+    ``tao_type``: ``-<prefix>pinn_optimizer``, ``-<prefix>pinn_time_limit``,
+    ``-<prefix>pinn_checkpoint``, ``-<prefix>pinn_report`` ... (:data:`RUN_OPTIONS`), so any
+    script built on a Trainer honours the CLI's run settings. A preset (``optimizer``) is written
+    under the prefix only, and the ``optimizer`` keyword applies only when the user chose no
+    solver (neither ``-<prefix>pinn_optimizer`` nor ``-<prefix>tao_type``). A Tao the Trainer
+    creates has no cap on function evaluations (TAO's default 4000 would end long L-BFGS runs
+    with DIVERGED_MAXFCN before ``-tao_max_it`` or the time limit); ``-tao_max_funcs`` sets one.
     """
+
+    options = OptionSet(
+        "Trainer run settings (pinntao.Trainer, under the Trainer's prefix: -<prefix>pinn_*)",
+        "pinn_",
+        [
+            Option(
+                "optimizer",
+                "str",
+                "",
+                "named bundle of PETSc options (a preset), written under the Trainer's prefix; raw options override it",
+                choices=["", *sorted(PRESETS)],
+            ),
+            Option("optimizer_view", "bool", False, "print the solver options in effect (the preset's and yours)"),
+            Option("hessian", "str", "gauss_newton", "operator TAO's Newton solvers use", choices=list(HESSIAN_TYPES)),
+            Option("init", "str", "glorot", "θ₀: glorot (Glorot-normal from -pinn_seed, zero biases, the same on any "
+                   "rank count) or module (the nn.Module's own parameters)", choices=list(INITS)),
+            Option(
+                "monitor_every",
+                "int",
+                10,
+                "record loss and rel. L2 in the history every k iterations",
+                check=positive,
+                check_text="> 0",
+            ),
+            Option(
+                "time_limit",
+                "float",
+                0.0,
+                "stop after this many seconds (0: no limit)",
+                check=nonnegative,
+                check_text=">= 0",
+            ),
+            Option(
+                "progress",
+                "int",
+                0,
+                "print a progress line (rank 0: iteration, loss, rel. L2, elapsed, ETA) every k iterations (0: off)",
+                check=nonnegative,
+                check_text=">= 0",
+            ),
+            Option("report", "str", "", "write a JSON report (strict JSON, atomic) to this file"),
+            Option("checkpoint", "str", "", "write θ (.npy) here every -pinn_checkpoint_every iterations and at "
+                   "the end, atomically"),
+            Option("checkpoint_every", "int", 100, "iterations between checkpoints", check=positive, check_text="> 0"),
+            Option("load", "str", "", "start from θ saved in this file (PETSc binary Vec, e.g. from -pinn_save or "
+                   "-tao_view_solution binary:, or .npy)"),
+            Option("save", "str", "", "write the final θ here, atomically: a PETSc binary Vec (VecLoad reads it, on "
+                   "any rank count), or .npy when the name ends in .npy"),
+            Option("vts", "str", "", "write u_θ and the exact/reference solution on a structured grid of the "
+                   "domain to this VTK .vts file (ParaView)"),
+            Option("vts_n", "int", 0, "grid nodes per dimension for -pinn_vts (0: the evaluation grid's)",
+                   check=nonnegative, check_text=">= 0"),
+        ],
+    )
 
     def __init__(
         self,
@@ -130,26 +234,53 @@ class Trainer:
         *,
         tao: PETSc.TAO | None = None,
         tao_type: str = "lmvm",
-        hessian: str = "gauss_newton",
-        monitor_every: int = 10,
-        time_limit: float = 0.0,
-        checkpoint: str = "",
-        checkpoint_every: int = 100,
+        optimizer: str = "",
+        hessian: str | None = None,
+        monitor_every: int | None = None,
+        time_limit: float | None = None,
+        checkpoint: str | None = None,
+        checkpoint_every: int | None = None,
         prefix: str | None = None,
-        progress_every: int = 0,
+        progress_every: int | None = None,
+        report: str | None = None,
     ) -> None:
         self.obj = objective
-        check_output(objective.mpi, checkpoint, "-pinn_checkpoint")
+        self.prefix = prefix if prefix is not None else (tao.getOptionsPrefix() or "" if tao is not None else "")
+        db = PETSc.Options()
+        full = self.prefix + self.options.prefix
+        given = {name for name in self.options.options if db.hasName(full + name)}
+        defaults = {"optimizer": optimizer, "hessian": hessian, "monitor_every": monitor_every,
+                    "time_limit": time_limit, "checkpoint": checkpoint, "checkpoint_every": checkpoint_every,
+                    "progress": progress_every, "report": report}
+        opts = self.options.read(self.prefix)
+        for key, value in defaults.items():
+            if key not in given and value is not None:
+                opts[key] = self.options.options[key].convert(str(value), f"Trainer({key}=...)")
+        if "optimizer" not in given and db.hasName(self.prefix + "tao_type"):
+            opts["optimizer"] = ""  # the user chose a solver: the script's default preset steps aside
+        self.settings = opts
+        self.method = opts["optimizer"]
+        user = {k for k in db.getAll() if k.startswith(self.prefix)}
+        self.applied = apply_preset(self.method, prefix=self.prefix) if self.method else []
+        if "hessian" not in given:  # a preset may choose the operator (-<prefix>pinn_hessian)
+            opts["hessian"] = self.options.read(self.prefix)["hessian"] if db.hasName(full + "hessian") else (
+                hessian or "gauss_newton")
+        for flag in ("checkpoint", "report", "save", "vts"):
+            check_output(objective.mpi, opts[flag], f"-{full}{flag}")
+        checkpoint = opts["checkpoint"]
         self.tao = tao if tao is not None else PETSc.TAO().create(comm=objective.comm)
         if prefix:
             self.tao.setOptionsPrefix(prefix)
         if tao is None:
             self.tao.setType(tao_type)
-        objective.setup_tao(self.tao, hessian)
-        self.monitor_every = max(1, int(monitor_every))
-        self.progress_every = max(0, int(progress_every))
-        self.time_limit = float(time_limit)
-        self.checkpoint, self.checkpoint_every = checkpoint, max(1, int(checkpoint_every))
+            self.tao.setMaximumFunctionEvaluations(PETSc.UNLIMITED)
+        objective.setup_tao(self.tao, opts["hessian"])
+        self.monitor_every = opts["monitor_every"]
+        self.progress_every = opts["progress"]
+        self.time_limit = opts["time_limit"]
+        self.checkpoint, self.checkpoint_every = checkpoint, opts["checkpoint_every"]
+        self.report_fields: dict[str, Any] = {}  # extra report entries a caller adds (the CLI: layers, threads)
+        self.report: dict[str, Any] = {}
         if checkpoint:
             check_output(objective.mpi, restart_path(checkpoint), "-pinn_checkpoint (restart state)")
         self._ckpt = OutputFile(checkpoint, "checkpoint") if checkpoint and objective.rank == 0 else None
@@ -169,6 +300,17 @@ class Trainer:
         self._failure = ""
         self.tao.setMonitor(self._monitor)
         self.tao.setFromOptions()
+        if opts["optimizer_view"]:
+            PETSc.Sys.Print(f"{self.prefix or ''}pinn_optimizer {self.method or '(none)'}: options in effect\n"
+                            + _view_options(db, self.applied, user, self.prefix), comm=objective.comm)
+
+    def initial_vec(self) -> PETSc.Vec:
+        """θ₀ as the options say: ``-pinn_load`` file, else ``-pinn_init`` (glorot from the seed or
+        the module's own parameters). Read on rank 0 and broadcast; a bad file is a PinnInputError."""
+        x = self.obj.initial_vec(init=self.settings["init"])
+        if self.settings["load"]:
+            load_initial(self.obj, x, self.settings["load"], f"-{self.prefix}pinn_load")
+        return x
 
     @property
     def tao_type(self) -> str:
@@ -343,7 +485,7 @@ class Trainer:
             ctx = self._solver_ctx()
             if hasattr(ctx, "load_restart_state"):
                 ctx.load_restart_state(self.tao, {**meta["solver_scalars"], **state})
-        x = x if x is not None else self.obj.initial_vec()
+        x = x if x is not None else self.initial_vec()
         self.obj.nonfinite = False
         loss0 = self.obj.loss_full(self.obj.gather(x))
         if resume is not None and resume["meta"]["initial_loss"] is not None:
@@ -387,7 +529,63 @@ class Trainer:
             self._message += ("; " if self._message else "") + "the final checkpoint could not be written"
         res = Result(its, reason_name(reason), loss, err, wall, self.history, self._message, loss0, status,
                      self._signal, self.outputs())
+        res.output_failed = "final checkpoint could not" in self._message  # agreed by every rank
+        self._write_outputs(x, res)
         return x, res
+
+    # -- outputs at the end of a solve --------------------------------------------------------
+    def make_report(self, x: PETSc.Vec, res: Result) -> dict[str, Any]:
+        """The JSON report of a finished solve (collective: errors are reduced over ranks)."""
+        import torch
+
+        obj = self.obj
+        rep: dict[str, Any] = {
+            "problem": obj.problem.name, "n_params": obj.n_params, "n_points": obj.global_counts,
+            "ranks": obj.size, "device": str(obj.model.device), "prefix": self.prefix,
+            "tao_type": self.tao_type, "method": self.method or self.tao_type, "hessian": self.settings["hessian"],
+            "gram": obj.gram_mode, "seed": obj.seed, "iterations": res.iterations,
+            "converged_reason": res.converged_reason, "status": res.status, "exit_code": res.exit_code,
+            "message": res.message, "initial_loss": res.initial_loss, "loss": res.loss, "rel_l2": res.rel_l2,
+            "max_err": obj.max_error(x), "wall_s": res.wall_s, "evaluations": dict(obj.counts),
+            "history": res.history, "outputs": res.outputs,
+            "versions": {"torch": torch.__version__, "petsc": ".".join(map(str, PETSc.Sys.getVersion()))},
+            **self.report_fields,
+        }
+        if res.signal:
+            rep["signal"] = res.signal
+        extra = getattr(self._solver_ctx(), "stats", None)
+        if extra:
+            rep["solver_stats"] = extra
+        return rep
+
+    def _write_outputs(self, x: PETSc.Vec, res: Result) -> None:
+        """-pinn_save, -pinn_vts, -pinn_report: each written atomically on rank 0; a failure is one
+        error line and exit code 4 (agreed by every rank), never a damaged file."""
+        full = self.prefix + self.options.prefix
+        failed: list[str] = []
+        theta = self._theta_full(x) if self.settings["save"] or self.settings["vts"] else None
+        if self.settings["save"]:
+            failed += self._write_rank0("save", lambda fh: save_theta(fh, self.settings["save"], theta))
+        if self.settings["vts"]:
+            from .export import vts_bytes
+
+            data = vts_bytes(self.obj, x, self.settings["vts_n"])  # collective
+            failed += self._write_rank0("vts", lambda fh: fh.write(data))
+        self.report = self.make_report(x, res)
+        if self.settings["report"]:
+            failed += self._write_rank0("report", lambda fh: fh.write(json_bytes(self.report)))
+        if max_flags(self.obj.mpi, [1.0 if failed else 0.0])[0]:
+            res.output_failed = True
+        self.report["exit_code"] = res.exit_code
+        for flag, err in failed:
+            print(f"pinntao: error: -{full}{flag}: cannot write {self.settings[flag]!r}: {err}", flush=True,
+                  file=sys.stderr)
+
+    def _write_rank0(self, flag: str, write: Any) -> list[tuple[str, str]]:
+        if self.obj.rank != 0:
+            return []
+        out = OutputFile(self.settings[flag], flag, warn=False)
+        return [] if out.write(write) else [(flag, str(out.last_error))]
 
     def _final_loss(self, x: PETSc.Vec) -> float:
         theta = self.obj.gather(x)
