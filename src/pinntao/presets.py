@@ -13,6 +13,16 @@ from .errors import PinnInputError
 _NG = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.NaturalGradient"), ("pinn_hessian", "gauss_newton")]
 _ISGD = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.ImplicitGD")]
 _ADAM = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Adam"), ("tao_adam_lr", "1e-3")]
+# natural-gradient stopping: a least-squares loss near zero has a tiny gradient long before it has
+# converged (TAO's gatol 1e-8 stopped ENGD at rel. L2 1e-6), so stop when the loss stalls instead;
+# an explicit -tao_gatol / -tao_grtol still wins
+_NG_STOP = [("tao_gatol", "0"), ("tao_grtol", "0"), ("tao_ng_stall_its", "200"), ("tao_ng_stall_rtol", "1e-3")]
+_SKETCH = [("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"),
+           ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse")]
+# Levenberg-Marquardt: μ = c·L with c from the gain ratio, accept-first line search
+_LM = [("tao_ng_linesearch", "backtrack"), ("tao_ng_damping", "adaptive")]
+_SPRING = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Spring"), ("pinn_hessian", "gauss_newton"),
+           *_LM, *_NG_STOP]
 
 PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "adam": (
@@ -38,19 +48,19 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         [("tao_type", "brgn")],
     ),
     "sngd": (
-        "sketched natural gradient (two-pass), the paper's Algorithm 1 with grid line search",
-        [
-            *_NG,
-            ("tao_ng_ksp_type", "preonly"),
-            ("tao_ng_pc_type", "python"),
-            ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse"),
-            ("tao_ng_pc_sketch_passes", "2"),
-        ],
+        "sketched natural gradient (two-pass sketch), scale-aware: relative cut λ > 1e-12 λ_max, Levenberg-Marquardt "
+        "damping μ = c·L (c from the gain ratio), accept-first line search, stops when the loss stalls",
+        [*_NG, *_SKETCH, ("tao_ng_pc_sketch_passes", "2"), ("tao_ng_pc_sketch_rtol", "1e-12"), *_LM, *_NG_STOP],
+    ),
+    "sngd_paper": (
+        "the sketched-NG paper's Algorithm 1 as published: two-pass sketch, absolute cut 1e-13, no damping, "
+        "best-of-grid line search η = 0.5^j",
+        [*_NG, *_SKETCH, ("tao_ng_pc_sketch_passes", "2"), *_NG_STOP],
     ),
     "sngd_damped": ("SNGD with the damped pseudo-inverse (G_r + μI)⁻¹, μ = 1e-10: robust from a cold start",
                     [*_NG, ("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"),
                      ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse"), ("tao_ng_pc_sketch_passes", "2"),
-                     ("tao_ng_pc_sketch_mu", "1e-10")]),
+                     ("tao_ng_pc_sketch_mu", "1e-10"), *_NG_STOP]),
     "sngd1": (
         "sketched natural gradient, one-pass sketch",
         [
@@ -59,11 +69,26 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("tao_ng_pc_type", "python"),
             ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse"),
             ("tao_ng_pc_sketch_passes", "1"),
+            *_NG_STOP,
         ],
     ),
     "engd": (
         "energy natural gradient: exact pseudo-inverse of G (dense or kernel form), grid line search",
-        [*_NG, ("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"), ("tao_ng_pc_python_type", "pinntao.pc.ExactPseudoInverse")],
+        [*_NG, ("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"),
+         ("tao_ng_pc_python_type", "pinntao.pc.ExactPseudoInverse"), *_NG_STOP],
+    ),
+    "engd_kernel": (
+        "damped ENGD in kernel (Woodbury) form d = Jᵀ(JJᵀ + μI)⁻¹r, Cholesky of the N × N kernel, "
+        "Levenberg-Marquardt μ = c·L, accept-first line search",
+        [*_SPRING, ("tao_spring_momentum", "0"), ("tao_spring_solve", "cholesky")],
+    ),
+    "spring": (
+        "SPRING: the kernel step with momentum β = 0.9 carried through the Woodbury solve, LM damping",
+        [*_SPRING, ("tao_spring_momentum", "0.9"), ("tao_spring_solve", "cholesky")],
+    ),
+    "spring_nystrom": (
+        "SPRING with the kernel solve by CG preconditioned with a randomized Nyström factor of JJᵀ (K never formed)",
+        [*_SPRING, ("tao_spring_momentum", "0.9"), ("tao_spring_solve", "nystrom")],
     ),
     "gn_nystrom": (
         "Gauss-Newton: nls on G with CG preconditioned by the damped Nyström sketch",

@@ -40,13 +40,20 @@ class NonFiniteSketch(ArithmeticError):
     """The Gram products or the small eigenproblem produced NaN/Inf."""
 
 
-def _truncate(Q: Tensor, T: Tensor, tol: float, k: int) -> LowRank:
+def cutoff(lam: Tensor, tol: float, rtol: float) -> float:
+    """The truncation threshold max(tol, rtol·λ_max): the relative part makes the kept rank
+    independent of the loss scale (G scales with r², so an absolute tol does not)."""
+    top = float(lam.max()) if lam.numel() else 0.0
+    return max(tol, rtol * top)
+
+
+def _truncate(Q: Tensor, T: Tensor, tol: float, k: int, rtol: float = 0.0) -> LowRank:
     T = 0.5 * (T + T.T)
     if not torch.isfinite(T).all():
         raise NonFiniteSketch("non-finite entries in the sketched Gram matrix")
     lam, S = torch.linalg.eigh(T)
     lam, S = lam.flip(0), S.flip(1)
-    keep = lam > tol
+    keep = lam > cutoff(lam, tol, rtol)
     return LowRank(Q @ S[:, keep], lam[keep], k, lam)
 
 
@@ -73,10 +80,12 @@ def randomized_eig(
     *,
     passes: int = 2,
     tol: float = 1e-13,
+    rtol: float = 0.0,
     form: Callable[[Tensor], Tensor] | None = None,
 ) -> LowRank:
-    """Algorithm 1's factor of G from A = G M (k = M.shape[1] columns). ``form(Q)`` = QᵀGQ, if
-    given, replaces Qᵀ(G Q) in the second pass (with an explicit J: (JQ)ᵀ(JQ), half the work)."""
+    """Algorithm 1's factor of G from A = G M (k = M.shape[1] columns), eigenvalues kept when
+    λ > max(tol, rtol·λ_max). ``form(Q)`` = QᵀGQ, if given, replaces Qᵀ(G Q) in the second pass
+    (with an explicit J: (JQ)ᵀ(JQ), half the work)."""
     A = gram(M)
     if not torch.isfinite(A).all():
         raise NonFiniteSketch("non-finite Gram products G M")
@@ -87,10 +96,10 @@ def randomized_eig(
         QtM = Q.T @ M
         # T = (QᵀA)(QᵀM)⁻¹  ⇔  (QᵀM)ᵀ Tᵀ = (QᵀA)ᵀ
         T = torch.linalg.solve(QtM.T, (Q.T @ A).T).T
-    return _truncate(Q, T, tol, M.shape[1])
+    return _truncate(Q, T, tol, M.shape[1], rtol)
 
 
-def nystrom(gram: Callable[[Tensor], Tensor], M: Tensor, *, tol: float = 1e-13) -> LowRank:
+def nystrom(gram: Callable[[Tensor], Tensor], M: Tensor, *, tol: float = 1e-13, rtol: float = 0.0) -> LowRank:
     """Stable Nyström approximation Ĝ = (GM)(MᵀGM)⁺(GM)ᵀ, PSD by construction."""
     Omega, _ = torch.linalg.qr(M)
     Y = gram(Omega)
@@ -102,7 +111,7 @@ def nystrom(gram: Callable[[Tensor], Tensor], M: Tensor, *, tol: float = 1e-13) 
     B = torch.linalg.solve_triangular(C, Y_nu.T, upper=False).T  # B = Y_ν C⁻ᵀ
     U, sig, _ = torch.linalg.svd(B, full_matrices=False)
     lam = torch.clamp(sig**2 - nu, min=0.0)
-    keep = lam > tol
+    keep = lam > cutoff(lam, tol, rtol)
     return LowRank(U[:, keep], lam[keep], M.shape[1], lam)
 
 

@@ -10,10 +10,15 @@ python context exposes ``.obj``, a :class:`~pinntao.objective.PinnObjective`) ca
 - :class:`ExactPseudoInverse`  ENGD: the exact factor from dense G (P × P) or, when N < P,
   from the thin SVD of J (the kernel form).
 
-The factor is recomputed lazily when the operator's linearisation point θ changes (every
-``refresh``-th change). Every rank computes the same factor from replicated block products
-and keeps only its rows of U (the parameter Vec's layout): applying the PC costs one
-Allreduce of r numbers.
+The factor is built in PCSetUp when the operator's linearisation point θ changes (every
+``refresh``-th change; a stale factor found by PCApply is rebuilt there). Every rank computes
+the same factor from replicated block products and keeps only its rows of U (the parameter
+Vec's layout): applying the PC costs one Allreduce of r numbers.
+
+Damping: the PCs invert the kept spectrum shifted by μ = ``mu`` + σ, where σ is the damping a
+pinntao solver applied to the operator (the natural-gradient TAO's Levenberg-Marquardt G + σI,
+a MatShift recorded on the operator) — followed without a new factorisation. Truncation keeps
+λ > max(tol, rtol·λ_max).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import torch
 from petsc4py import PETSc
 from torch import Tensor
 
+from .. import events
 from ..comm import allreduce_sum, to_numpy
 from ..errors import PinnInputError
 from ..options import Option, OptionSet, help_requested, nonnegative, positive
@@ -45,6 +51,15 @@ def pinn_objective_of(pc: PETSc.PC) -> Any:
             f"from PinnObjective), got a Mat of type {P.getType()!r}"
         )
     return obj
+
+
+def operator_shift(pc: PETSc.PC) -> float:
+    """The damping μ a pinntao solver put on its operator (G + μI, recorded as ``ctx.damping``
+    beside the MatShift), else 0. Shifts of other solvers (NLS's perturbation) are not followed:
+    they belong to the trust-region safeguard, whose radius lives in the PC's norm."""
+    A, _ = pc.getOperators()
+    ctx = A.getPythonContext() if A.getType() == PETSc.Mat.Type.PYTHON else None
+    return float(getattr(ctx, "damping", 0.0) or 0.0)
 
 
 class _LowRankPC:
@@ -76,15 +91,26 @@ class _LowRankPC:
         pass
 
     def setUp(self, pc: PETSc.PC) -> None:
+        """PCSetUp: read options and build the factor at the operator's linearisation point."""
         if not self.opts:
             self.opts = self.options.read(pc.getOptionsPrefix() or "")
             self.validate(self.opts)
         self.obj = pinn_objective_of(pc)
+        if self.factor_in_setup():
+            self._ensure_factor()
+
+    def factor_in_setup(self) -> bool:
+        return True
 
     def _ensure_factor(self) -> None:
         key = self.obj.theta_lin
-        if key is self._key:
+        if key is self._key or (self._key is not None and torch.equal(key, self._key)):
+            self._key = key
             return
+        with events.FACTOR:
+            self._refactor(key)
+
+    def _refactor(self, key: Tensor) -> None:
         first = self._key is None
         self._key = key
         self._changes += 1
@@ -100,11 +126,18 @@ class _LowRankPC:
             return
         a, b = self.obj.rstart, self.obj.rend
         self.U_loc, self.lam = lr.U[a:b].contiguous(), lr.lam
-        self.mu = self.opts.get("mu", 0.0)
-        self.weights = self.apply_weights(lr)
+        self._lr = lr
+        self.mu = -1.0  # weights are set by _damp at the next apply
         self.stats["factorizations"] += 1
         self.stats["ranks"].append(lr.rank)
         self.stats["factor_s"] += time.perf_counter() - t0
+
+    def _damp(self, pc: PETSc.PC) -> None:
+        """Weights 1/(λ + μ) for μ = -pc_*_mu + the operator's shift (recomputed only when μ changes)."""
+        mu = self.opts.get("mu", 0.0) + operator_shift(pc)
+        if mu != self.mu:
+            self.mu = mu
+            self.weights = self.apply_weights(self._lr)
 
     def apply(self, pc: PETSc.PC, b: PETSc.Vec, x: PETSc.Vec) -> None:
         self._ensure_factor()
@@ -112,6 +145,7 @@ class _LowRankPC:
             pc.setFailedReason(PETSc.PC.FailedReason.SUBPC_ERROR)
             x.set(np.nan)
             return
+        self._damp(pc)
         o = self.obj
         b_loc = o.local_tensor(b)
         c = torch.as_tensor(
@@ -126,7 +160,7 @@ class _LowRankPC:
         rank = self.stats["ranks"][-1] if self.stats["ranks"] else 0
         viewer.printfASCII(
             f"  {type(self).__name__}: kept rank {rank}, {self.stats['factorizations']} factorizations, "
-            f"{self.stats['factor_s']:.3g} s\n"
+            f"{self.stats['factor_s']:.3g} s, last damping mu={max(self.mu, 0.0):.3g}\n"
         )
         viewer.printfASCII("    " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
 
@@ -153,8 +187,12 @@ _SKETCH_OPTIONS = [
         check=nonnegative,
         check_text=">= 0",
     ),
-    Option("tol", "float", 1e-13, "eigenvalues <= tol are truncated", check=positive, check_text="> 0"),
-    Option("mu", "float", 0.0, "damping μ added to the kept eigenvalues", check=nonnegative, check_text=">= 0"),
+    Option("tol", "float", 1e-13, "eigenvalues <= max(tol, rtol λ_max) are truncated", check=positive,
+           check_text="> 0"),
+    Option("rtol", "float", 0.0, "relative cut: eigenvalues <= rtol λ_max are truncated (0: absolute tol only)",
+           check=lambda v: 0 <= v < 1, check_text="in [0, 1)"),
+    Option("mu", "float", 0.0, "damping μ added to the kept eigenvalues (plus the operator's shift)",
+           check=nonnegative, check_text=">= 0"),
     Option("refresh", "int", 1, "re-sketch every k-th new linearisation point", check=positive, check_text="> 0"),
     Option("adaptive", "bool", True, "next sketch size = kept rank + oversampling (the paper's rule)"),
     Option("seed", "int", 0, "seed of the Gaussian test matrices (same on every rank)"),
@@ -204,6 +242,7 @@ class SketchedPseudoInverse(_LowRankPC):
             M,
             passes=self.opts.get("passes", 2),  # subclasses without -*_passes sketch in two passes
             tol=self.opts["tol"],
+            rtol=self.opts["rtol"],
             form=lambda Q: obj.gram_form(theta, Q),
         )
 
@@ -221,7 +260,7 @@ class NystromPC(SketchedPseudoInverse):
         check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], 2)
 
     def sketch(self, obj: Any, theta: Tensor, M: Tensor) -> LowRank:
-        return nystrom(self._gram(obj, theta), M, tol=self.opts["tol"])
+        return nystrom(self._gram(obj, theta), M, tol=self.opts["tol"], rtol=self.opts["rtol"])
 
     def apply_weights(self, lr: LowRank) -> Tensor:
         lam_r = float(lr.lam[-1]) if lr.rank else 1.0

@@ -103,6 +103,9 @@ class ProximalPC(SketchedPseudoInverse):
             ksp.setFromOptions()
             self.inner = ksp
 
+    def factor_in_setup(self) -> bool:
+        return self.opts["type"] != "cg"  # inner CG needs no factor
+
     def current_alpha(self, pc: PETSc.PC) -> float:
         _, P = pc.getOperators()
         ctx = P.getPythonContext() if P.getType() == PETSc.Mat.Type.PYTHON else None

@@ -5,5 +5,6 @@ from .isgd import ImplicitGD
 from .natgrad import NaturalGradient
 from .sav import ASAV, SAV, RelSAV, ResSAV
 from .schedule import Schedule
+from .spring import Spring
 
-__all__ = ["ASAV", "SAV", "Adam", "ImplicitGD", "NaturalGradient", "RelSAV", "ResSAV", "Schedule"]
+__all__ = ["ASAV", "SAV", "Adam", "ImplicitGD", "NaturalGradient", "RelSAV", "ResSAV", "Schedule", "Spring"]

@@ -28,9 +28,11 @@ import numpy as np
 import torch
 from petsc4py import PETSc
 
-from ..options import Option, OptionSet, help_requested, positive
+from .. import events
+from ..options import Option, OptionSet, help_requested, nonnegative, positive
 
-LINESEARCHES = ("grid", "tao")
+LINESEARCHES = ("grid", "backtrack", "tao")
+DAMPINGS = ("none", "fixed", "adaptive")
 R = PETSc.TAO.ConvergedReason
 
 
@@ -45,7 +47,8 @@ class NaturalGradient:
                 "linesearch",
                 "str",
                 "grid",
-                "grid: best of η = base^j in one batched pass; tao: the Tao's TaoLineSearch",
+                "grid: best of η = base^j in batched passes (the paper's); backtrack: η = 1 first (gradient in "
+                "the same pass), then base^j until sufficient decrease; tao: the Tao's TaoLineSearch",
                 choices=list(LINESEARCHES),
             ),
             Option("ls_steps", "int", 31, "grid line search: number of candidates", check=positive, check_text="> 0"),
@@ -66,6 +69,22 @@ class NaturalGradient:
                 check=lambda v: 0 < v < 1,
                 check_text="in (0, 1)",
             ),
+            Option("ls_c1", "float", 1e-4, "backtrack: accept η when L(θ − ηd) ≤ L − c1·η·∇Lᵀd",
+                   check=lambda v: 0 <= v < 1, check_text="in [0, 1)"),
+            Option("damping", "str", "none", "none: d = KSP(G) ∇L; fixed: KSP(G + μI) with μ = damping_init; "
+                   "adaptive: μ = c·L with c from the gain ratio (Levenberg-Marquardt), starting at damping_init",
+                   choices=list(DAMPINGS)),
+            Option("damping_init", "float", 1e-2, "fixed: μ; adaptive: the initial c in μ = c·L",
+                   check=nonnegative, check_text=">= 0"),
+            Option("damping_min", "float", 1e-10, "adaptive: lower bound on c", check=nonnegative,
+                   check_text=">= 0"),
+            Option("damping_max", "float", 1e10, "adaptive: upper bound on c", check=positive, check_text="> 0"),
+            Option("retries", "int", 6, "adaptive: new directions with more damping after a failed line search",
+                   check=nonnegative, check_text=">= 0"),
+            Option("stall_its", "int", 0, "stop (CONVERGED_USER) when the best loss fell by less than stall_rtol "
+                   "over this many iterations (0: off)", check=nonnegative, check_text=">= 0"),
+            Option("stall_rtol", "float", 1e-3, "relative decrease the stall test asks for",
+                   check=lambda v: 0 < v < 1, check_text="in (0, 1)"),
         ],
     )
     default_pc = "pinntao.pc.SketchedPseudoInverse"
@@ -103,10 +122,22 @@ class NaturalGradient:
             self.opts = self.options.read(tao.getOptionsPrefix() or "")
 
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
+        """The step, its options, line-search evaluations and per-phase times (TAO prints the KSP
+        after this; the TaoLineSearch it also prints is used only with -tao_ng_linesearch tao)."""
+        damp = "" if self.opts.get("damping", "none") == "none" else " + μI"
         viewer.printfASCII(
-            "  natural-gradient step d = KSP(G) ∇L, " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n"
+            f"  natural-gradient step d = KSP(G{damp}) ∇L, " + " ".join(f"{k}={v}" for k, v in self.opts.items())
+            + "\n"
         )
-        tao.getKSP().view(viewer)
+        st = self.stats
+        if st.get("iterations"):
+            its = st["iterations"]
+            viewer.printfASCII(
+                f"  line search: {st['ls_evals']} loss evaluations ({st['ls_evals'] / its:.2f} per iteration, "
+                f"batched candidates included), {st['retries']} damping retries\n"
+            )
+            times = ", ".join(f"{k} {1e3 * v / its:.1f}" for k, v in st["time_s"].items())
+            viewer.printfASCII(f"  time per iteration [ms]: {times}\n")
 
     # -- the iteration ---------------------------------------------------------------------
     def _objective_of(self, H: PETSc.Mat) -> Any:
@@ -118,6 +149,77 @@ class NaturalGradient:
         self.stats["message"] = message
         PETSc.Sys.Print(f"  NaturalGradient: {message}", comm=tao.getComm())
         tao.setConvergedReason(reason)
+
+    def _tic(self, phase: str, t0: float) -> float:
+        t = time.perf_counter()
+        self.stats["time_s"][phase] += t - t0
+        return t
+
+    # damping: μ = c·L (Levenberg-Marquardt tied to the loss), c from the gain ratio
+    def _mu(self, f: float) -> float:
+        kind = self.opts["damping"]
+        if kind == "none":
+            return 0.0
+        if kind == "fixed":
+            return self.opts["damping_init"]
+        return self._c * max(f, 0.0)
+
+    def _update_damping(self, rho: float) -> None:
+        """Nielsen's rule on c (μ = c·L): a good model (ρ → 1) shrinks c up to 3×, a poor one
+        (ρ ≤ 0) grows it 2×, 4×, 8× … in a row."""
+        if self.opts["damping"] != "adaptive":
+            return
+        if rho > 0:
+            self._c *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+            self._nu = 2.0
+        else:
+            self._c *= self._nu
+            self._nu *= 2.0
+        self._c = min(max(self._c, self.opts["damping_min"]), self.opts["damping_max"])
+
+    def direction(self, tao: PETSc.TAO, x: PETSc.Vec, g: PETSc.Vec, d: PETSc.Vec, f: float, mu: float,
+                  relinearize: bool) -> str:
+        """d ≈ (G + μI)⁺ ∇L by the Tao's KSP on the (shifted) Hessian operator; '' or why it failed."""
+        H, Hp, _ = tao.getHessian()
+        ksp = tao.getKSP()
+        t0 = time.perf_counter()
+        if relinearize:
+            tao.computeHessian(x, H, Hp)  # records θ; resets any earlier shift
+            self._shift = 0.0
+            for A in (H, Hp):
+                ctx = A.getPythonContext() if A.getType() == PETSc.Mat.Type.PYTHON else None
+                if ctx is not None and hasattr(ctx, "damping"):
+                    ctx.damping = 0.0
+            obj = self._objective_of(H)
+            if obj is not None and obj.gram_mode == "explicit":
+                obj.local_jacobian(obj.theta_lin)  # the batched J, shared by the PC and the products
+            t0 = self._tic("jacobian", t0)
+        if mu != self._shift:
+            for A in (H, Hp) if Hp.handle != H.handle else (H,):
+                A.shift(mu - self._shift)  # the KSP solves with G + μI
+                ctx = A.getPythonContext() if A.getType() == PETSc.Mat.Type.PYTHON else None
+                if ctx is not None:
+                    ctx.damping = mu  # pinntao PCs follow it (pc.lowrank.operator_shift)
+            self._shift = mu
+        H.stateIncrease()  # a new operator: PCSetUp builds the factor (a shift alone reuses it)
+        ksp.setOperators(H, Hp)
+        ksp.setUp()
+        t0 = self._tic("factor", t0)
+        ksp.solve(g, d)
+        self._tic("direction", t0)
+        self.stats["ksp_its"] += ksp.getIterationNumber()
+        if ksp.getConvergedReason() < 0 and not math.isfinite(d.norm()):
+            return f"KSP failed ({ksp.getConvergedReason()}): non-finite direction, step rejected"
+        return ""
+
+    def accepted(self) -> None:
+        """Hook: the last direction was taken (SPRING keeps it as its momentum)."""
+
+    def curvature(self, tao: PETSc.TAO, d: PETSc.Vec, work: PETSc.Vec) -> float:
+        """dᵀGd (the Gauss-Newton model's curvature along d), one operator product."""
+        H, _, _ = tao.getHessian()
+        H.mult(d, work)
+        return work.dot(d) - self._shift * d.dot(d)
 
     def _grid_search(self, tao: PETSc.TAO, obj: Any, x: PETSc.Vec, d: PETSc.Vec, f: float, work: PETSc.Vec) -> float:
         """argmin_j L(θ − base^j d) over the grid, evaluated ``ls_chunk`` candidates at a time
@@ -141,7 +243,7 @@ class NaturalGradient:
                     work.axpy(-eta, d)
                     fs.append(tao.computeObjective(work))
                 fs = np.asarray(fs)
-            self.stats["ls_evals"] = self.stats.get("ls_evals", 0) + cand.size
+            self.stats["ls_evals"] += cand.size
             fs = np.where(np.isfinite(fs), fs, np.inf)
             j = int(np.argmin(fs))
             if fs[j] < best_f:
@@ -152,23 +254,41 @@ class NaturalGradient:
                 break
         return best_eta
 
+    def _backtrack(self, tao: PETSc.TAO, x: PETSc.Vec, d: PETSc.Vec, f: float, slope: float, work: PETSc.Vec,
+                   g_new: PETSc.Vec) -> tuple[float, float, bool]:
+        """Accept-first: η = 1 with the gradient in the same pass, accepted on sufficient decrease
+        L(θ − ηd) ≤ L − c1·η·∇Lᵀd, else η ← base·η (objective only). Returns (η, L_new, gradient
+        done); η = 0: no acceptable step."""
+        eta, c1 = 1.0, self.opts["ls_c1"]
+        for j in range(self.opts["ls_steps"]):
+            x.copy(work)
+            work.axpy(-eta, d)
+            fn = tao.computeObjectiveGradient(work, g_new) if j == 0 else tao.computeObjective(work)
+            self.stats["ls_evals"] += 1
+            if j == 0:
+                self._f_full = fn if math.isfinite(fn) else math.inf  # the full step's loss: the gain ratio's
+            if math.isfinite(fn) and fn <= f - c1 * eta * slope:
+                return eta, fn, j == 0
+            eta *= self.opts["ls_base"]
+        return 0.0, f, False
+
     def solve(self, tao: PETSc.TAO) -> None:
         x = tao.getSolution()
-        g, d, work = x.duplicate(), x.duplicate(), x.duplicate()
-        H, Hp, _ = tao.getHessian()
+        g, d, work, g_new = x.duplicate(), x.duplicate(), x.duplicate(), x.duplicate()
+        H, _, _ = tao.getHessian()
         obj = self._objective_of(H)
         ksp = tao.getKSP()
         ls = tao.getLineSearch() if self.opts["linesearch"] == "tao" else None
         if ls is not None:
             ls.useTAORoutine(tao)
         max_it = tao.getMaximumIterations()
-        self.message, self.stats = (
-            "",
-            {"ksp_its": 0, "eta": [], "time_s": {"direction": 0.0, "linesearch": 0.0, "gradient": 0.0}},
-        )
-        clock = self.stats["time_s"]
+        phases = ("jacobian", "factor", "direction", "linesearch", "gradient", "iteration")
+        self.message, self.stats = "", {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0,
+                                        "time_s": dict.fromkeys(phases, 0.0)}
+        self._c, self._nu, self._shift, self._f_full = self.opts["damping_init"], 2.0, 0.0, math.inf
+        best = [math.inf]  # best loss per iteration, for the stall test
 
-        f = tao.computeObjectiveGradient(x, g)
+        f = tao.computeObjectiveGradient(x, g)  # before the first iteration: in no phase
         its = 0
         tao.setIterationNumber(0)
         tao.monitor(its, f, g.norm(), 0.0, 0.0)
@@ -177,53 +297,97 @@ class NaturalGradient:
             if its >= max_it:
                 tao.setConvergedReason(R.DIVERGED_MAXITS)
                 break
+            t_it = time.perf_counter()
+            eta, have_grad, f_new, failed = 0.0, False, f, ""
+            for attempt in range(self.opts["retries"] + 1):
+                mu = self._mu(f)
+                failed = self.direction(tao, x, g, d, f, mu, relinearize=attempt == 0)
+                if failed:
+                    break
+                slope = g.dot(d)
+                if not math.isfinite(slope):
+                    failed = "non-finite direction, step rejected"
+                    break
+                if slope <= 0:
+                    failed = f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected"
+                    break
+                t0 = time.perf_counter()
+                with events.LINESEARCH:
+                    if ls is not None:
+                        x.copy(work)
+                        g.copy(g_new)  # the line search reads ∇L at θ from it and leaves ∇L at the new point
+                        d.scale(-1.0)
+                        f_new, eta, lsr = ls.apply(work, g_new, d)
+                        d.scale(-1.0)
+                        if lsr < 0 or not math.isfinite(f_new):
+                            eta = 0.0
+                        have_grad = eta > 0
+                    elif self.opts["linesearch"] == "backtrack":
+                        eta, f_new, have_grad = self._backtrack(tao, x, d, f, slope, work, g_new)
+                    else:
+                        eta = self._grid_search(tao, obj, x, d, f, work)
+                    rho = 0.0
+                    if eta > 0 and self.opts["damping"] == "adaptive":
+                        # the gain ratio of the full step η = 1 (the step the damping shapes)
+                        if self.opts["linesearch"] == "backtrack":
+                            f_full = self._f_full
+                        else:
+                            x.copy(work)
+                            work.axpy(-1.0, d)
+                            f_full = tao.computeObjective(work)
+                            self.stats["ls_evals"] += 1
+                        pred = slope - 0.5 * self.curvature(tao, d, work)
+                        rho = (f - f_full) / pred if pred > 0 and math.isfinite(f_full) else -1.0
+                self._tic("linesearch", t0)
+                if eta > 0:
+                    self._update_damping(rho)
+                    break
+                if self.opts["damping"] != "adaptive":
+                    break
+                self.stats["retries"] += 1
+                self._update_damping(-1.0)  # no decrease: more damping, same factor, new direction
+            if failed:
+                self._stop(tao, R.DIVERGED_LS_FAILURE if "descent" in failed else R.DIVERGED_NAN, failed)
+                break
+            if eta == 0.0:
+                what = "TAO line search failed" if ls is not None else "line search found no decrease"
+                self._stop(tao, R.DIVERGED_LS_FAILURE, what + (
+                    f" (after {self.opts['retries']} damping increases)" if self.opts["damping"] == "adaptive" else ""))
+                break
+            x.axpy(-eta, d)
+            self.accepted()
             t0 = time.perf_counter()
-            tao.computeHessian(x, H, Hp)
-            ksp.setOperators(H, Hp)
-            ksp.solve(g, d)
-            clock["direction"] += time.perf_counter() - t0
-            self.stats["ksp_its"] += ksp.getIterationNumber()
-            slope = g.dot(d)
-            if ksp.getConvergedReason() < 0 and not math.isfinite(d.norm()):
-                self._stop(
-                    tao, R.DIVERGED_NAN, f"KSP failed ({ksp.getConvergedReason()}): non-finite direction, step rejected"
-                )
-                break
-            if not math.isfinite(slope):
-                self._stop(tao, R.DIVERGED_NAN, "non-finite direction, step rejected")
-                break
-            if slope <= 0:
-                self._stop(tao, R.DIVERGED_LS_FAILURE, f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected")
-                break
-            if ls is None:
-                t0 = time.perf_counter()
-                eta = self._grid_search(tao, obj, x, d, f, work)
-                clock["linesearch"] += time.perf_counter() - t0
-                if eta == 0.0:
-                    self._stop(tao, R.DIVERGED_LS_FAILURE, "grid line search found no decrease")
-                    break
-                x.axpy(-eta, d)
-                t0 = time.perf_counter()
-                f = tao.computeObjectiveGradient(x, g)
-                clock["gradient"] += time.perf_counter() - t0
-            else:
-                x.copy(work)
-                d.scale(-1.0)
-                f_new, eta, lsr = ls.apply(x, g, d)
-                if lsr < 0 or not math.isfinite(f_new):
-                    work.copy(x)
-                    f = tao.computeObjectiveGradient(x, g)
-                    self._stop(tao, R.DIVERGED_LS_FAILURE, f"TAO line search failed (reason {lsr})")
-                    break
+            if have_grad:
+                g_new.copy(g)
                 f = f_new
+            else:
+                f = tao.computeObjectiveGradient(x, g)
+            self._tic("gradient", t0)
             self.stats["eta"].append(eta)
+            self.stats["mu"].append(mu)
             its += 1
+            self._tic("iteration", t_it)
             tao.setIterationNumber(its)
             tao.monitor(its, f, g.norm(), 0.0, eta)
             reason = tao.checkConverged()
-        pc_ctx = ksp.getPC().getPythonContext() if ksp.getPC().getType() == PETSc.PC.Type.PYTHON else None
+            if reason == R.CONTINUE_ITERATING and self._stalled(f, best):
+                self._stop(tao, R.CONVERGED_USER, f"loss stalled: less than {self.opts['stall_rtol']:g} relative "
+                           f"decrease over {self.opts['stall_its']} iterations (-tao_ng_stall_its)")
+                reason = R.CONVERGED_USER
+        pc = ksp.getPC()
+        pc_ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
         if pc_ctx is not None and hasattr(pc_ctx, "stats"):
             self.stats["pc"] = pc_ctx.stats
+        self.stats["iterations"] = its
+
+    def _stalled(self, f: float, best: list[float]) -> bool:
+        """True when the best loss of the last ``stall_its`` iterations is not ``stall_rtol`` below
+        the best loss before them (a least-squares loss near its floor: gradient norms say little)."""
+        best.append(min(best[-1], f))
+        n = self.opts["stall_its"]
+        if n <= 0 or len(best) <= n + 1:
+            return False
+        return best[-1] > (1.0 - self.opts["stall_rtol"]) * best[-1 - n]
 
 
 def ksp_prefix(tao: PETSc.TAO) -> str:

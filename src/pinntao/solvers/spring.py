@@ -1,0 +1,241 @@
+"""Kernel (Woodbury) natural gradient and SPRING as a TAO python type.
+
+With J (N × P) and r the residual, the damped Gauss-Newton / ENGD step is
+
+    d = (JᵀJ + μI)⁻¹ Jᵀ r = Jᵀ (JJᵀ + μI)⁻¹ r,
+
+an N × N solve instead of a P × P one. SPRING (Goldshlager, Abrahamsen & Lin 2024, arXiv
+2401.10190) carries momentum β through the same solve:
+
+    φₖ = Jᵀ (JJᵀ + μI)⁻¹ (r − β J φₖ₋₁) + β φₖ₋₁,      θₖ₊₁ = θₖ − η φₖ,
+
+so β = 0 is damped kernel ENGD. μ, the line search and the stopping test are the
+natural-gradient TAO's (``-tao_ng_damping``, ``-tao_ng_linesearch``, …); the kernel solve is
+``-tao_spring_solve cholesky`` (K = JJᵀ formed, Cholesky of K + μI) or ``nystrom`` (K never
+formed: CG on K + μI preconditioned by a randomized Nyström factor of K, Frangella-Tropp-Udell).
+
+Distribution: each rank builds its rows J_p of the Jacobian (one batched pass) and the rows are
+all-gathered (Allgatherv, N·P numbers per iteration). ``cholesky``: rank p forms its block row
+K_p = J_p Jᵀ (n_p·N·P flops, the N²P work split over ranks) and the block rows are all-gathered
+(N² numbers); every rank factors K + μI (N³/3 flops, replicated: no communication) and takes its
+slice of d = Jᵀα. ``nystrom``: every rank holds J, so the sketch JJᵀΩ and each CG product
+J(Jᵀv) are local (replicated); no communication beyond the gather of J. Per iteration, then:
+N·P (+ N² for cholesky) numbers all-gathered, plus the loss/gradient Allreduces of P + 1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from petsc4py import PETSc
+from torch import Tensor
+
+from .. import events
+from ..comm import to_numpy
+from ..errors import PinnInputError
+from ..options import Option, OptionSet, help_requested, nonnegative, positive
+from ..sketch import gaussian, nystrom
+from .natgrad import NaturalGradient, ksp_prefix
+
+KERNEL_SOLVES = ("cholesky", "nystrom")
+
+
+class Spring(NaturalGradient):
+    """``-tao_type python -tao_python_type pinntao.solvers.Spring``: d = Jᵀ(JJᵀ + μI)⁻¹(r − βJφ) + βφ."""
+
+    spring_options = OptionSet(
+        "Kernel natural gradient / SPRING (pinntao.solvers.Spring)",
+        "tao_spring_",
+        [
+            Option("momentum", "float", 0.0, "SPRING's β in [0, 1) (0: damped kernel ENGD)",
+                   check=lambda v: 0 <= v < 1, check_text="in [0, 1)"),
+            Option("solve", "str", "cholesky", "cholesky: form K = JJᵀ and factor K + μI; nystrom: CG on K + μI "
+                   "with a randomized Nyström preconditioner (K never formed)", choices=list(KERNEL_SOLVES)),
+            Option("rank", "int", 200, "nystrom: sketch size of the preconditioner", check=positive,
+                   check_text="> 0"),
+            Option("cg_rtol", "float", 1e-10, "nystrom: CG relative tolerance", check=positive, check_text="> 0"),
+            Option("cg_max_it", "int", 200, "nystrom: CG iteration cap", check=positive, check_text="> 0"),
+            Option("rtol", "float", 1e-13, "undamped (μ = 0) kernel: eigenvalues <= rtol λ_max of K are dropped",
+                   check=nonnegative, check_text=">= 0"),
+            Option("seed", "int", 0, "nystrom: seed of the Gaussian test matrices"),
+        ],
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._phi: Tensor | None = None  # previous direction φₖ₋₁ (full length, replicated)
+        self._J: Tensor | None = None
+        self._K: Tensor | None = None
+        self._r: Tensor | None = None
+        self._nys: Any = None
+
+    def create(self, tao: PETSc.TAO) -> None:
+        tao.getKSP().setOptionsPrefix(ksp_prefix(tao))  # unused: the kernel solve is this type's own
+
+    def _read(self, tao: PETSc.TAO) -> None:
+        prefix = tao.getOptionsPrefix() or ""
+        self.opts = {**self.options.read(prefix), **self.spring_options.read(prefix)}
+
+    def setFromOptions(self, tao: PETSc.TAO) -> None:
+        if help_requested():
+            self.options.print_help(tao.getComm(), tao.getOptionsPrefix() or "")
+            self.spring_options.print_help(tao.getComm(), tao.getOptionsPrefix() or "")
+        self._read(tao)
+
+    def setUp(self, tao: PETSc.TAO) -> None:
+        if not self.opts:
+            self._read(tao)
+
+    def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
+        viewer.printfASCII(
+            f"  kernel step φ = Jᵀ(JJᵀ + μI)⁻¹(r − βJφ) + βφ, β = {self.opts.get('momentum', 0.0):g}, "
+            f"kernel solve {self.opts.get('solve')}\n"
+        )
+        super().view(tao, viewer)
+
+    def solve(self, tao: PETSc.TAO) -> None:
+        self._phi = None
+        super().solve(tao)
+        self.stats.pop("pc", None)
+
+    # -- the kernel direction ------------------------------------------------------------------
+    def direction(self, tao: PETSc.TAO, x: PETSc.Vec, g: PETSc.Vec, d: PETSc.Vec, f: float, mu: float,
+                  relinearize: bool) -> str:
+        H, Hp, _ = tao.getHessian()
+        obj = self._objective_of(H)
+        if obj is None:
+            raise PinnInputError("pinntao.solvers.Spring needs a PinnObjective's Gram operator as the Tao's Hessian")
+        t0 = self._now()
+        if relinearize:
+            tao.computeHessian(x, H, Hp)  # records θ (the gain ratio's curvature uses G at θ)
+            self._shift = 0.0
+            theta = obj.theta_lin
+            self._J = obj.global_jacobian(theta)  # Allgatherv of the rows: N·P numbers
+            with events.RESIDUAL:
+                r_loc = obj.residual(theta)
+            self._r = self._allgather_rows(obj, r_loc)
+            t0 = self._tic("jacobian", t0)
+            with events.FACTOR:
+                if self.opts["solve"] == "cholesky":
+                    self._K = self._kernel(obj, theta)
+                else:
+                    self._nys = self._nystrom(obj)
+            t0 = self._tic("factor", t0)
+        J, r = self._J, self._r
+        assert J is not None and r is not None
+        beta = self.opts["momentum"]
+        rhs = r if (self._phi is None or beta == 0.0) else r - beta * (J @ self._phi)
+        with events.FACTOR:
+            try:
+                alpha = self._solve_kernel(rhs, mu)
+            except torch.linalg.LinAlgError as exc:
+                return f"kernel solve failed ({exc}), step rejected"
+        phi = J.T @ alpha
+        if self._phi is not None and beta:
+            phi = phi + beta * self._phi
+            gt = obj.gather(g)
+            if float(gt @ phi) <= 0:  # momentum turned the step uphill: drop it for this step
+                phi = J.T @ self._solve_kernel(r, mu)
+        if not torch.isfinite(phi).all():
+            return "non-finite kernel direction, step rejected"
+        self._phi_trial = phi
+        obj.set_from_full(d, to_numpy(phi))
+        self._tic("direction", t0)
+        return ""
+
+    def accepted(self) -> None:
+        self._phi = self._phi_trial
+
+    def _now(self) -> float:
+        import time
+
+        return time.perf_counter()
+
+    @staticmethod
+    def _allgather_rows(obj: Any, loc: Tensor) -> Tensor:
+        if obj.size == 1:
+            return loc
+        arr = to_numpy(loc)
+        rows = np.array(obj.mpi.allgather(arr.shape[0]))
+        cols = int(np.prod(arr.shape[1:])) if arr.ndim > 1 else 1
+        out = np.empty((int(rows.sum()), *arr.shape[1:]))
+        obj.mpi.Allgatherv(arr, [out, rows * cols])
+        return torch.as_tensor(out, dtype=loc.dtype, device=loc.device)
+
+    def _kernel(self, obj: Any, theta: Tensor) -> Tensor:
+        """K = JJᵀ: this rank's block row J_p Jᵀ, block rows all-gathered (N² numbers)."""
+        assert self._J is not None
+        J_loc = obj.local_jacobian(theta)
+        return self._allgather_rows(obj, J_loc @ self._J.T)
+
+    def _nystrom(self, obj: Any) -> Any:
+        assert self._J is not None
+        J = self._J
+        N = J.shape[0]
+        k = min(self.opts["rank"], N)
+        seed = self.opts["seed"] + self.stats.get("factorizations", 0)
+        self.stats["factorizations"] = self.stats.get("factorizations", 0) + 1
+        M = gaussian(N, k, seed, J)
+        return nystrom(lambda V: J @ (J.T @ V), M, tol=1e-300)
+
+    def _solve_kernel(self, b: Tensor, mu: float) -> Tensor:
+        """α = (K + μI)⁻¹ b (μ = 0: the pseudo-inverse with a relative cut)."""
+        if self.opts["solve"] == "nystrom":
+            return self._pcg(b, mu)
+        K = self._K
+        assert K is not None
+        n = K.shape[0]
+        if mu > 0:
+            L, info = torch.linalg.cholesky_ex(K + mu * torch.eye(n, dtype=K.dtype, device=K.device))
+            if int(info) == 0:
+                return torch.cholesky_solve(b[:, None], L)[:, 0]
+        lam, W = torch.linalg.eigh(0.5 * (K + K.T))
+        keep = lam > max(self.opts["rtol"] * float(lam.max()), 0.0)
+        W = W[:, keep]
+        return W @ ((W.T @ b) / (lam[keep] + mu))
+
+    def _pcg(self, b: Tensor, mu: float) -> Tensor:
+        """CG on (JJᵀ + μI) α = b, preconditioned by the Nyström factor U Λ Uᵀ ≈ K:
+        P⁻¹ = U (Λ + μ')⁻¹ Uᵀ + (I − UUᵀ)/(λ_k + μ'), μ' = max(μ, λ_k)."""
+        J, lr = self._J, self._nys
+        assert J is not None
+        U, lam = lr.U, lr.lam
+        lam_k = float(lam[-1]) if lam.numel() else 1.0
+        m = max(mu, lam_k, 1e-300)
+
+        def prec(v: Tensor) -> Tensor:
+            c = U.T @ v
+            return U @ (c / (lam + m)) + (v - U @ c) / (lam_k + m)
+
+        def op(v: Tensor) -> Tensor:
+            return J @ (J.T @ v) + mu * v
+
+        x = torch.zeros_like(b)
+        res = b.clone()
+        z = prec(res)
+        p = z.clone()
+        rz = float(res @ z)
+        bnorm = float(b.norm()) or 1.0
+        its = 0
+        while its < self.opts["cg_max_it"]:
+            its += 1
+            Ap = op(p)
+            pAp = float(p @ Ap)
+            if not pAp > 0:
+                break
+            a = rz / pAp
+            x += a * p
+            res -= a * Ap
+            if float(res.norm()) <= self.opts["cg_rtol"] * bnorm:
+                break
+            z = prec(res)
+            rz_new = float(res @ z)
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+        self.stats["cg_its"] = self.stats.get("cg_its", 0) + its
+        if not math.isfinite(float(x.norm())):
+            raise torch.linalg.LinAlgError("non-finite CG iterate")
+        return x

@@ -1,0 +1,142 @@
+"""Scale-aware natural gradient: relative cut and damping against dense computations, the kernel
+(Woodbury) step against the dense damped step on 1 and 2 ranks, SPRING with β = 0 against damped
+ENGD, per-phase times, stopping defaults."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, petsc_options, run_mpi
+from helpers import perturbed_theta, tiny_objective
+from petsc4py import PETSc
+
+from pinntao.models import build_mlp
+from pinntao.objective import PinnObjective
+from pinntao.presets import preset_options
+from pinntao.problems import get_problem
+from pinntao.sketch import gaussian, randomized_eig
+from pinntao.train import Trainer
+
+
+def _dense_J(obj, x):
+    theta = obj.gather(x)
+    return theta, torch.func.jacrev(obj.residual)(theta), obj.residual(theta)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e8])
+def test_relative_cut_is_scale_free_and_matches_dense(scale):
+    obj = tiny_objective(layers=(5, 4))
+    _, J, _ = _dense_J(obj, perturbed_theta(obj))
+    G = scale * (J.T @ J)
+    lam = torch.linalg.eigvalsh(G).flip(0)
+    M = gaussian(G.shape[0], G.shape[0], 0, G)
+    lr = randomized_eig(lambda m: G @ m, M, passes=2, tol=1e-300, rtol=1e-6)
+    want = int((lam > 1e-6 * lam[0]).sum())
+    assert lr.rank == want  # the same kept rank whatever the loss scale
+    np.testing.assert_allclose(lr.lam.numpy(), lam[:want].numpy(), rtol=1e-8)
+    absolute = randomized_eig(lambda m: G @ m, M, passes=2, tol=1e-6)
+    assert (absolute.rank == want) == (scale == 1.0 and abs(lam[0].item() - 1) < 0.5)  # an absolute cut is not
+
+
+def _pc(obj, x, pc_type, mu, **opts):
+    obj.set_linearization(x)
+    G = obj.gram_mat()
+    G.shift(mu)
+    G.getPythonContext().damping = mu  # what NaturalGradient records beside its MatShift
+    ksp = PETSc.KSP().create()
+    ksp.setOperators(G, G)
+    ksp.setType("preonly")
+    pc = ksp.getPC()
+    pc.setType("python")
+    pc.setPythonType(pc_type)
+    with petsc_options(**opts):
+        pc.setFromOptions()
+    ksp.setUp()
+    return ksp, pc
+
+
+@pytest.mark.parametrize(
+    "pc_type,opts",
+    [
+        ("pinntao.pc.ExactPseudoInverse", {"pc_engd_form": "gram", "pc_engd_rtol": 1e-14}),
+        ("pinntao.pc.ExactPseudoInverse", {"pc_engd_form": "kernel", "pc_engd_rtol": 1e-14}),
+        ("pinntao.pc.SketchedPseudoInverse", {"pc_sketch_rank": 400, "pc_sketch_tol": 1e-300, "pc_sketch_rtol": 1e-14}),
+    ],
+)
+def test_damped_pc_is_the_dense_damped_solve(pc_type, opts):
+    """d = (G + μI)⁻¹ Jᵀr: the PCs follow the solver's damping without refactoring."""
+    obj = tiny_objective(layers=(6, 6), n_int=20, n_bnd=8)
+    x = perturbed_theta(obj)
+    _, J, r = _dense_J(obj, x)
+    for mu in (1e-2, 1e-4):
+        ksp, pc = _pc(obj, x, pc_type, mu, **opts)
+        b, y = obj.create_vec(), obj.create_vec()
+        rhs = J.T @ r
+        b.setArray(rhs.numpy())
+        ksp.solve(b, y)
+        ref = torch.linalg.solve(J.T @ J + mu * torch.eye(J.shape[1], dtype=J.dtype), rhs)
+        np.testing.assert_allclose(y.getArray(), ref.numpy(), rtol=1e-7, atol=1e-9 * ref.abs().max().item())
+        assert pc.getPythonContext().mu == mu
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("solve", ["cholesky", "nystrom"])
+def test_kernel_step_equals_dense_damped_step(n, solve):
+    proc = run_mpi(n, [str(ROOT / "tests" / "kernel_check.py"), solve])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:])
+    assert out["size"] == n and out["message"] == ""
+    assert out["rel_err"] < 1e-9, out
+
+
+def _poisson1d():
+    prob = get_problem("poisson1d")
+    return PinnObjective(prob, build_mlp(1, (12, 12), "tanh", torch.float64, "cpu"), seed=0,
+                         counts={"interior": 60, "boundary": 2})
+
+
+def _train(preset, **extra):
+    opts = dict(preset_options(preset)) | {k: str(v) for k, v in extra.items()}
+    with petsc_options(**opts):
+        trainer = Trainer(_poisson1d(), monitor_every=1)
+    _, res = trainer.solve()
+    return trainer, res
+
+
+def test_spring_without_momentum_is_damped_engd():
+    common = {"tao_max_it": 4, "tao_ng_damping": "fixed", "tao_ng_damping_init": 1e-3,
+              "tao_ng_linesearch": "backtrack"}
+    _, kern = _train("spring", tao_spring_momentum=0, **common)
+    _, engd = _train("engd", pc_engd_rtol=1e-15, tao_ng_pc_engd_rtol=1e-15, **common)
+    hk, he = np.array([h[2] for h in kern.history]), np.array([h[2] for h in engd.history])
+    assert len(hk) == 5
+    np.testing.assert_allclose(hk, he, rtol=1e-7)
+    _, mom = _train("spring", tao_spring_momentum=0.5, **common)
+    hm = np.array([h[2] for h in mom.history])
+    np.testing.assert_allclose(hm[:2], hk[:2], rtol=1e-7)  # the first step has no momentum yet
+    assert abs(hm[3] - hk[3]) > 1e-6 * hk[3]
+
+
+@pytest.mark.parametrize("preset", ["sngd", "engd_kernel", "spring", "spring_nystrom"])
+def test_lm_presets_train_with_cheap_line_search(preset):
+    trainer, res = _train(preset, tao_max_it=40)
+    assert res.rel_l2 < 1e-3, (preset, res)
+    stats = trainer.tao.getPythonContext().stats
+    assert stats["ls_evals"] / res.iterations <= 2.0, stats["ls_evals"]
+
+
+def test_phase_times_sum_to_iteration_time():
+    trainer, res = _train("sngd", tao_max_it=15)
+    t = trainer.tao.getPythonContext().stats["time_s"]
+    parts = sum(v for k, v in t.items() if k != "iteration")
+    assert res.iterations == 15
+    assert abs(parts - t["iteration"]) <= 0.1 * t["iteration"], t
+
+
+def test_stall_stop_and_explicit_gatol_wins():
+    _, res = _train("sngd", tao_max_it=400, tao_ng_stall_its=3, tao_ng_stall_rtol=0.99)
+    assert res.converged_reason == "CONVERGED_USER" and "stalled" in res.message, res
+    assert res.iterations < 400
+    _, res = _train("engd", tao_max_it=400, tao_gatol=1e-2)
+    assert res.converged_reason == "CONVERGED_GATOL", res
