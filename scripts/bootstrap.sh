@@ -25,10 +25,11 @@ fi
 VPY="$VENV/bin/python"
 export PATH="$PWD/$VENV/bin:$PATH"   # meson, ninja, mpicc from the venv
 PIP=("$VPY" -m pip install -q --disable-pip-version-check)
-if ! "$VPY" -c "import torch, numpy, scipy, pytest, mpi4py, matplotlib, mesonpy, cython" 2>/dev/null; then
-  say "installing wheels (mpich, mpi4py, numpy, scipy, torch, pytest, matplotlib, build tools)"
+if ! "$VPY" -c "import torch, numpy, scipy, pytest, mpi4py, matplotlib, mesonpy, cython, sphinx, myst_parser" \
+    2>/dev/null; then
+  say "installing wheels (mpich, mpi4py, numpy, scipy, torch, pytest, matplotlib, sphinx + myst-parser, build tools)"
   "${PIP[@]}" --upgrade pip
-  "${PIP[@]}" mpich mpi4py numpy scipy "$TORCH_SPEC" pytest matplotlib \
+  "${PIP[@]}" mpich mpi4py numpy scipy "$TORCH_SPEC" pytest matplotlib sphinx myst-parser \
       meson-python meson ninja cython setuptools wheel ruff
 fi
 

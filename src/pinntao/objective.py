@@ -296,7 +296,7 @@ class PinnObjective:
         return float(math.sqrt(num / den)) if den > 0 else float(math.sqrt(num))
 
     def max_error(self, x: PETSc.Vec | Tensor) -> float:
-        """max |u_θ − u*| / max |u*| on the evaluation grid (the ISGD paper's error measure)."""
+        """``max |u_θ − u*| / max |u*|`` on the evaluation grid (the ISGD paper's error measure)."""
         theta = self.gather(x) if isinstance(x, PETSc.Vec) else x
         with torch.no_grad():
             u = self.model.u(theta, self._x_eval)
