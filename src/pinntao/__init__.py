@@ -32,6 +32,11 @@ _LAZY = {
     "ImplicitGD": "solvers",
     "Schedule": "solvers",
     "Adam": "solvers",
+    "Spring": "solvers",
+    "SAV": "solvers",
+    "ResSAV": "solvers",
+    "RelSAV": "solvers",
+    "ASAV": "solvers",
 }
 
 
