@@ -18,6 +18,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 from torch import Tensor
 
+from . import events
 from .comm import allreduce_sum, split_range, to_numpy
 from .errors import PinnInputError
 from .models import FlatModel
@@ -157,12 +158,14 @@ class PinnObjective:
 
     def objective(self, tao: Any, x: PETSc.Vec) -> float:
         self.counts["objective"] += 1
-        return self._check(float(self._sum(self.residual.loss(self.gather(x)).reshape(1))[0]))
+        with events.RESIDUAL:
+            return self._check(float(self._sum(self.residual.loss(self.gather(x)).reshape(1))[0]))
 
     def objective_gradient(self, tao: Any, x: PETSc.Vec, g: PETSc.Vec) -> float:
         self.counts["gradient"] += 1
-        loss, grad = self.residual.loss_grad(self.gather(x))
-        buf = self._sum(torch.cat([loss.reshape(1), grad]))
+        with events.RESIDUAL:
+            loss, grad = self.residual.loss_grad(self.gather(x))
+            buf = self._sum(torch.cat([loss.reshape(1), grad]))
         self.set_from_full(g, buf[1:])
         return self._check(float(buf[0]))
 
@@ -177,6 +180,7 @@ class PinnObjective:
             ctx = A.getPythonContext() if A.getType() == PETSc.Mat.Type.PYTHON else None
             if isinstance(ctx, _OperatorContext):
                 ctx.sigma = 0.0
+            A.stateIncrease()  # a new operator: the KSP runs PCSetUp (pinntao PCs build their factor there)
 
     def residual_function(self, tao: Any, x: PETSc.Vec, R: PETSc.Vec) -> None:
         r = self.residual(self.gather(x))
@@ -207,7 +211,8 @@ class PinnObjective:
         if self._jac is not None and torch.equal(self._jac[0], theta):
             return self._jac[1]
         self.counts["jacobian"] += 1
-        J = self.residual.jacobian(theta)
+        with events.JACOBIAN:
+            J = self.residual.jacobian(theta)
         self._jac = (theta.clone(), J)
         return J
 
@@ -261,8 +266,9 @@ class PinnObjective:
 
     def losses_along(self, theta: Tensor, d: Tensor, etas: Tensor) -> np.ndarray:
         """L(θ − η d) for every η at once (vmap over the step lengths), summed over ranks."""
-        local = torch.func.vmap(lambda e: self.residual.loss(theta - e * d))(etas)
-        return self._sum(local)
+        with events.RESIDUAL:
+            local = torch.func.vmap(lambda e: self.residual.loss(theta - e * d))(etas)
+            return self._sum(local)
 
     # -- operators -------------------------------------------------------------------------
     def _shell(self, ctx: Any, rows: tuple[int, int], symmetric: bool) -> PETSc.Mat:
