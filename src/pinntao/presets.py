@@ -101,7 +101,8 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         ],
     ),
     "ngcg": (
-        "natural gradient with CG on G (Nyström-preconditioned) and grid line search",
+        "natural gradient with CG on the damped G + μI (Levenberg-Marquardt μ = c·L), Nyström-preconditioned, "
+        "true-residual norm, accept-first line search",
         [
             *_NG,
             ("tao_ng_ksp_type", "cg"),
@@ -109,6 +110,8 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("tao_ng_ksp_rtol", "1e-10"),
             ("tao_ng_pc_type", "python"),
             ("tao_ng_pc_python_type", "pinntao.pc.NystromPC"),
+            *_LM,
+            *_NG_STOP,
         ],
     ),
     "isgd": (

@@ -116,10 +116,12 @@ class NaturalGradient:
         ksp = tao.getKSP()
         ksp.setOptionsPrefix(ksp_prefix(tao))  # again: the Tao's prefix may be set after its type
         ksp.setFromOptions()
+        krylov_norm_default(ksp)
 
     def setUp(self, tao: PETSc.TAO) -> None:
         if not self.opts:
             self.opts = self.options.read(tao.getOptionsPrefix() or "")
+        krylov_norm_default(tao.getKSP())
 
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
         """The step, its options, line-search evaluations and per-phase times (TAO prints the KSP
@@ -388,6 +390,22 @@ class NaturalGradient:
         if n <= 0 or len(best) <= n + 1:
             return False
         return best[-1] > (1.0 - self.opts["stall_rtol"]) * best[-1 - n]
+
+
+def krylov_norm_default(ksp: PETSc.KSP) -> None:
+    """CG/MINRES with a pinntao PC on the singular Gram matrix: test convergence on the true
+    residual ‖b − Ax‖ unless ``-<prefix>ksp_norm_type`` says otherwise. g = Jᵀr lies in range(G),
+    but the preconditioned residual P⁻¹(b − Ax) is inflated by P⁻¹'s large weights 1/(λ+μ) on
+    the near-null space, where G hardly acts: CG then runs to its cap (DIVERGED_ITS) at a true
+    residual already far below the tolerance."""
+    if ksp.getType() not in (PETSc.KSP.Type.CG, PETSc.KSP.Type.MINRES):
+        return
+    pc = ksp.getPC()
+    if pc.getType() != PETSc.PC.Type.PYTHON or not type(pc.getPythonContext()).__module__.startswith("pinntao."):
+        return
+    if PETSc.Options().hasName((ksp.getOptionsPrefix() or "") + "ksp_norm_type"):
+        return
+    ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
 
 
 def ksp_prefix(tao: PETSc.TAO) -> str:
