@@ -8,7 +8,7 @@ group=${1:-all}
 run() { echo "== $*"; $PY -m pinntao.bench "$@"; }
 
 if [[ $group == all || $group == poisson2d ]]; then
-  run --problems poisson2d --methods sngd,sngd_damped,sngd1,engd,gn,gn_nystrom,lbfgs,adam,torch_lbfgs,torch_adam \
+  run --problems poisson2d --methods sngd,sngd_damped,sngd1,engd,gn,ngcg,lbfgs,adam,torch_lbfgs,torch_adam \
       --max-it 2000 --max-it-first-order 100000 --time-limit 120 --out bench-out/poisson2d --overhead
 fi
 if [[ $group == all || $group == heat1d ]]; then
@@ -61,6 +61,33 @@ fi
 if [[ $group == all || $group == ranks ]]; then
   for np in 1 2; do
     run --problems poisson2d --methods sngd --np $np --max-it 100 --time-limit 0 --no-figures --out bench-out/ranks_np$np
+  done
+fi
+# natural gradient (issue 13): default sngd (relative cut + LM damping) vs the paper's variant, ENGD, kernel ENGD, SPRING
+NG="-pinn_threads 1"
+if [[ $group == all || $group == ng || $group == ng_poisson2d ]]; then
+  run --problems poisson2d --methods sngd,sngd_paper,engd,engd_kernel,spring --max-it 100000 --time-limit 90 \
+      --extra "$NG" --out bench-out/ng_poisson2d
+fi
+if [[ $group == all || $group == ng || $group == ng_heat1d ]]; then
+  run --problems heat1d --methods sngd,sngd_paper,engd,engd_kernel,spring --max-it 100000 --time-limit 120 \
+      --extra "$NG" --out bench-out/ng_heat1d
+  run --problems heat1d --layers 50,50,50 --methods sngd,sngd_paper,engd_kernel,spring_nystrom --max-it 100000 \
+      --time-limit 120 --extra "$NG" --out bench-out/ng_heat1d_a2
+fi
+if [[ $group == all || $group == ng || $group == ng_targets ]]; then
+  run --problems nonlinear1d_neumann,transport1d,poisson1d_multiscale --methods sngd,sngd_paper,engd_kernel,spring \
+      --max-it 100000 --time-limit 90 --extra "$NG" --out bench-out/ng_targets
+fi
+if [[ $group == all || $group == ng || $group == ng_zoo ]]; then  # sngd vs engd at equal wall time
+  run --problems poisson1d,poisson1d_multiscale,poisson2d_multiscale,helmholtz2d,singular_perturbation,burgers1d,nonlinear1d_neumann,transport1d \
+      --methods sngd,engd --max-it 100000 --time-limit 30 --extra "$NG" --no-figures --out bench-out/ng_zoo
+fi
+if [[ $group == all || $group == ng || $group == ng_ranks ]]; then  # same points, 40 iterations, ranks × threads
+  for cfg in "1 1" "2 1" "1 2"; do
+    set -- $cfg
+    run --problems poisson2d --methods sngd --np $1 --max-it 40 --time-limit 0 --no-figures \
+        --extra "-pinn_threads $2 -pinn_n_interior 8000 -pinn_n_boundary 800" --out bench-out/ng_ranks_np$1_t$2
   done
 fi
 if [[ $group == all || $group == scaling ]]; then

@@ -50,9 +50,10 @@ def test_tao_linesearch_variant_trains():
     assert res.rel_l2 < 1e-3, res
 
 
-def test_gn_nystrom_preset_trains():
+def test_ngcg_preset_trains():
+    """CG + Nyström PC on the LM-damped G (the preset that replaced gn_nystrom)."""
     obj = _poisson1d()
-    _, res = _train(obj, "gn_nystrom", tao_max_it=30)
+    _, res = _train(obj, "ngcg", tao_max_it=30)
     assert res.rel_l2 < 1e-3, res
 
 
@@ -96,7 +97,8 @@ def test_nonfinite_sketch_is_rejected():
 
 
 def test_presets_expand_and_raw_options_override():
-    assert {"sngd", "sngd1", "engd", "gn", "gn_nystrom", "lbfgs", "newton"} <= set(PRESETS)
+    names = {"sngd", "sngd1", "sngd_paper", "engd", "engd_kernel", "spring", "gn", "ngcg", "lbfgs", "newton"}
+    assert names <= set(PRESETS)
     obj = _poisson1d()
     opts = dict(preset_options("sngd"))
     opts["tao_ng_pc_sketch_passes"] = "1"  # the user's raw option wins over the preset

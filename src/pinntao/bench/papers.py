@@ -24,7 +24,7 @@ _PAPER: dict[tuple[str, str], str] = {
     ("transport1d", "lbfgs"): "2.2e-3 – 7.7e-2 (BFGS)",
     ("transport1d", "adam"): "≈ 1.3 (Adam)",
 }
-_ALIASES = {"torch_adam": "adam", "torch_lbfgs": "lbfgs"}
+_ALIASES = {"torch_adam": "adam", "torch_lbfgs": "lbfgs", "sngd_paper": "sngd", "engd_kernel": "engd"}
 
 
 def paper_result(problem: str, method: str) -> str | None:
