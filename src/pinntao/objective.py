@@ -21,7 +21,7 @@ from torch import Tensor
 from . import events
 from .comm import allreduce_sum, split_range, to_numpy
 from .errors import PinnInputError
-from .models import FlatModel
+from .models import FlatModel, MissingDerivative
 from .problems.base import Problem
 from .residual import Residual
 
@@ -74,12 +74,14 @@ class PinnObjective:
         self.residual = Residual(problem, model, local, self.global_counts)
         self.n_params = model.n_params
         self.n_points = sum(self.global_counts.values())
+        #: global residual length: points × components summed over blocks (= n_points for scalar blocks)
+        self.n_rows = sum(self.global_counts[b.name] * b.components for b in problem.blocks)
         self.n_local = self.residual.n_local
 
         xe = problem.eval_points()
         a, b = split_range(xe.shape[0], self.size, self.rank)
         self._x_eval = torch.as_tensor(xe[a:b], dtype=model.dtype, device=model.device)
-        self._u_eval = problem.exact(self._x_eval)
+        self._u_eval = problem.compared(problem.exact(self._x_eval))
 
         # θ layout and the scatter that gathers θ onto every rank
         self._template = self.create_vec()
@@ -102,7 +104,7 @@ class PinnObjective:
 
     def create_residual_vec(self) -> PETSc.Vec:
         """A residual Vec distributed like the collocation points (global size N)."""
-        return PETSc.Vec().createMPI((self.n_local, self.n_points), comm=self.comm)
+        return PETSc.Vec().createMPI((self.n_local, self.n_rows), comm=self.comm)
 
     def initial_vec(self, seed: int | None = None, init: str = "glorot") -> PETSc.Vec:
         """θ₀: ``glorot`` draws it from the seed (identical on every rank count); ``module`` takes
@@ -289,14 +291,14 @@ class PinnObjective:
 
     def jacobian_mat(self) -> PETSc.Mat:
         """Shell J (N × P): mult = jvp, multTranspose = vjp (for TAO brgn)."""
-        return self._shell(JacobianContext(self), (self.n_local, self.n_points), False)
+        return self._shell(JacobianContext(self), (self.n_local, self.n_rows), False)
 
     # -- errors ----------------------------------------------------------------------------
     def rel_l2(self, x: PETSc.Vec | Tensor) -> float:
         """‖u_θ − u*‖ / ‖u*‖ on the problem's fixed evaluation grid."""
         theta = self.gather(x) if isinstance(x, PETSc.Vec) else x
         with torch.no_grad():
-            u = self.model.u(theta, self._x_eval)
+            u = self.problem.compared(self.model.u(theta, self._x_eval))
             loc = torch.stack([((u - self._u_eval) ** 2).sum(), (self._u_eval**2).sum()])
         num, den = self._sum(loc)
         return float(math.sqrt(num / den)) if den > 0 else float(math.sqrt(num))
@@ -305,7 +307,7 @@ class PinnObjective:
         """``max |u_θ − u*| / max |u*|`` on the evaluation grid (the ISGD paper's error measure)."""
         theta = self.gather(x) if isinstance(x, PETSc.Vec) else x
         with torch.no_grad():
-            u = self.model.u(theta, self._x_eval)
+            u = self.problem.compared(self.model.u(theta, self._x_eval))
             loc = np.array([float((u - self._u_eval).abs().max()) if u.numel() else 0.0,
                             float(self._u_eval.abs().max()) if u.numel() else 0.0])
         out = np.empty(2)
@@ -330,10 +332,11 @@ class PinnObjective:
 
 def check_problem(problem: Problem, model: FlatModel, points: dict[str, np.ndarray]) -> None:
     """Push two points of every block through the network, the block's residual and ``exact``
-    before anything is distributed: wrong input dimension, output shape or non-finite values
-    become one PinnInputError naming the block (the same on every rank: points are global)."""
+    before anything is distributed: wrong input dimension, field count, output shape, a
+    derivative the jet does not hold or non-finite values become one PinnInputError naming the
+    block and the expected shape (the same on every rank: points are global)."""
     th = model.initial_theta(0)
-    n = 2
+    n, m = 2, problem.fields
     for b in problem.blocks:
         x = torch.as_tensor(points[b.name][:n], dtype=model.dtype, device=model.device)
         where = f"problem {problem.name!r}, block {b.name!r}"
@@ -342,28 +345,35 @@ def check_problem(problem: Problem, model: FlatModel, points: dict[str, np.ndarr
         except Exception as exc:
             raise PinnInputError(f"{where}: the network cannot take points of shape {tuple(x.shape)} "
                                  f"(the problem is {problem.dim}-D): {type(exc).__name__}: {exc}") from None
-        if out.numel() != x.shape[0]:
-            raise PinnInputError(f"{where}: the network returns shape {tuple(out.shape)} for {x.shape[0]} points; "
-                                 f"one scalar output per point is expected, shape ({x.shape[0]},) or ({x.shape[0]}, 1)")
+        if out.numel() != x.shape[0] * m:
+            if m == 1:
+                raise PinnInputError(f"{where}: the network returns shape {tuple(out.shape)} for {x.shape[0]} points; "
+                                     f"one scalar output per point is expected, shape ({x.shape[0]},) or "
+                                     f"({x.shape[0]}, 1)")
+            raise PinnInputError(f"{where}: the network returns shape {tuple(out.shape)} for {x.shape[0]} points; the "
+                                 f"problem has {m} fields, expected shape ({x.shape[0]}, {m}) (out_dim={m})")
         try:
+            pairs = b.pairs(problem.dim)
             if b.residual is not None:
-                r = b.residual(model.jet(th, x, b.order), x)
+                r = b.residual(model.jet(th, x, b.order, pairs), x)
             else:
-                params = model.unflatten(th)
-
-                def u(p: Tensor, params: dict[str, Tensor] = params) -> Tensor:
-                    return torch.func.functional_call(model.module, params, (p[None],)).reshape(())
-
+                u = model.point_function(model.unflatten(th))
                 r = torch.func.vmap(lambda p, b=b, u=u: b.point_residual(u, p))(x)
         except PinnInputError:
             raise
+        except MissingDerivative as exc:
+            raise PinnInputError(f"{where}: the residual asks for a derivative the jet does not hold "
+                                 f"(order={b.order}, mixed={b.mixed!r}): {exc}") from None
         except Exception as exc:
             raise PinnInputError(f"{where}: the residual failed on {x.shape[0]} points: "
                                  f"{type(exc).__name__}: {exc}") from None
-        if not isinstance(r, Tensor) or tuple(r.shape) != (x.shape[0],):
+        c = b.components
+        want = (x.shape[0],) if c == 1 else (x.shape[0], c)
+        if not isinstance(r, Tensor) or tuple(r.shape) != want:
             shape = tuple(r.shape) if isinstance(r, Tensor) else type(r).__name__
+            what = "one value per point" if c == 1 else f"{c} components per point (components={c})"
             raise PinnInputError(f"{where}: the residual returns {shape} for {x.shape[0]} points; "
-                                 f"expected shape ({x.shape[0]},), one value per point")
+                                 f"expected shape {want}, {what}")
         if not torch.isfinite(r).all():
             raise PinnInputError(f"{where}: the residual is not finite at the block's first points")
     xe = torch.as_tensor(problem.eval_points()[:n], dtype=model.dtype, device=model.device)
@@ -372,10 +382,12 @@ def check_problem(problem: Problem, model: FlatModel, points: dict[str, np.ndarr
     except Exception as exc:
         raise PinnInputError(f"problem {problem.name!r}: exact() failed on {n} points: "
                              f"{type(exc).__name__}: {exc}") from None
-    if not isinstance(ue, Tensor) or tuple(ue.shape) != (xe.shape[0],):
+    want = (xe.shape[0],) if m == 1 else (xe.shape[0], m)
+    if not isinstance(ue, Tensor) or tuple(ue.shape) != want:
         shape = tuple(ue.shape) if isinstance(ue, Tensor) else type(ue).__name__
+        what = "one value per point" if m == 1 else f"{m} fields per point"
         raise PinnInputError(f"problem {problem.name!r}: exact() returns {shape} for {n} points; "
-                             f"expected shape ({n},), one value per point")
+                             f"expected shape {want}, {what}")
     if not torch.isfinite(ue).all():
         raise PinnInputError(f"problem {problem.name!r}: exact() is not finite at the evaluation points")
 

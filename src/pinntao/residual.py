@@ -2,6 +2,8 @@
 
 r stacks the blocks' residuals scaled by √(w_b / N_b) (N_b the *global* count of block b),
 so the global loss is L = ½‖r‖² = ½ Σ_b (w_b/N_b) ‖r_b‖² and each rank holds a slice of r.
+A block with c components contributes c rows per point (point-major: the c rows of a point are
+adjacent), component k scaled by √(w_b w_bk / N_b), so a rank's rows belong to its points.
 With J = ∂r/∂θ: gradient g = Jᵀr, Gram / Gauss-Newton product G v = Jᵀ(J v), exact
 Hessian-vector products by forward-over-reverse. Everything here is torch only and returns
 *local* contributions; summing over ranks is the caller's job (see objective.py).
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from torch.func import functional_call, grad, jacrev, jvp, vjp, vmap
+from torch.func import grad, jacrev, jvp, vjp, vmap
 
 from .models import FlatModel
 from .problems.base import Block, Problem
@@ -26,6 +28,8 @@ class _LocalBlock:
     block: Block
     x: Tensor  # this rank's points (n_loc, d)
     scale: float  # √(w_b / N_b)
+    cscale: Tensor | None = None  # √(component weights), (c,); None: c = 1 or unit weights
+    pairs: tuple[tuple[int, int], ...] = ()  # mixed second derivatives the block's jet holds
 
 
 class Residual:
@@ -41,25 +45,29 @@ class Residual:
                 b,
                 torch.as_tensor(local_points[b.name], dtype=dt, device=dev),
                 math.sqrt(b.weight / global_counts[b.name]),
+                None if b.component_weights is None
+                else torch.tensor([math.sqrt(w) for w in b.component_weights], dtype=dt, device=dev),
+                b.pairs(problem.dim),
             )
             for b in problem.blocks
         ]
-        self.n_local = sum(lb.x.shape[0] for lb in self.blocks)
+        #: local residual rows (points × components)
+        self.n_local = sum(lb.x.shape[0] * lb.block.components for lb in self.blocks)
         self.n_params = model.n_params
 
     # -- values ---------------------------------------------------------------------------
     def _block_residual(self, theta: Tensor, lb: _LocalBlock, x: Tensor) -> Tensor:
         b = lb.block
         if b.residual is not None:
-            r = b.residual(self.model.jet(theta, x, b.order), x)
+            r = b.residual(self.model.jet(theta, x, b.order, lb.pairs), x)
         else:
-            params = self.model.unflatten(theta)
-
-            def u(p: Tensor) -> Tensor:
-                return functional_call(self.model.module, params, (p[None],)).reshape(())
-
+            u = self.model.point_function(self.model.unflatten(theta))
             r = vmap(lambda p: b.point_residual(u, p))(x)  # type: ignore[misc]
-        return lb.scale * r.reshape(x.shape[0])
+        if b.components == 1:
+            return lb.scale * r.reshape(x.shape[0])
+        if lb.cscale is not None:
+            r = r * lb.cscale
+        return lb.scale * r.reshape(x.shape[0] * b.components)  # point-major rows
 
     def __call__(self, theta: Tensor) -> Tensor:
         """The local slice of r(θ), blocks in problem order."""
@@ -97,9 +105,10 @@ class Residual:
                 continue
 
             def r_point(th: Tensor, p: Tensor, lb: _LocalBlock = lb) -> Tensor:
-                return self._block_residual(th, lb, p[None])[0]
+                r = self._block_residual(th, lb, p[None])
+                return r[0] if lb.block.components == 1 else r
 
-            rows.append(vmap(jacrev(r_point), in_dims=(None, 0))(theta, lb.x))
+            rows.append(vmap(jacrev(r_point), in_dims=(None, 0))(theta, lb.x).reshape(-1, self.n_params))
         return torch.cat(rows) if rows else theta.new_zeros(0, self.n_params)
 
     def gram(self, theta: Tensor, m: Tensor) -> Tensor:

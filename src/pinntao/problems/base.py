@@ -1,4 +1,4 @@
-"""What a PINN problem is: a box domain, residual blocks and an exact solution.
+"""What a PINN problem is: a domain, residual blocks and an exact solution.
 
 Pure data and torch math; nothing here imports PETSc. A residual block turns the network's
 jet at its points into a residual vector; the loss is ½ Σ_b (w_b / N_b) ‖r_b‖².
@@ -6,76 +6,22 @@ jet at its points into a residual vector; the loss is ½ Σ_b (w_b / N_b) ‖r_b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import qmc
 from torch import Tensor
 
+from ..domains import SAMPLINGS, Box, Domain, check_inside
 from ..errors import PinnInputError
-from ..models import Jet
+from ..models import Jet, MixedSpec, mixed_pairs
 
-SAMPLINGS = ("uniform", "halton")
-
-#: residual of a block from the jet of u and the points x (n, d): returns (n,)
+#: residual of a block from the jet of u and the points x (n, d): returns (n,), or (n, c) for a
+#: block with c components (a system: one row per equation)
 JetResidual = Callable[[Jet, Tensor], Tensor]
-#: residual at one point from the point function u: R^d → R and x (d,): returns a scalar.
-#: Evaluated with vmap and nested autograd: any operator, slower.
+#: residual at one point from the point function u: R^d → R (or R^m) and x (d,): returns a
+#: scalar (or shape (c,)). Evaluated with vmap and nested autograd: any operator, slower.
 PointResidual = Callable[[Callable[[Tensor], Tensor], Tensor], Tensor]
-
-
-@dataclass(frozen=True)
-class Box:
-    """The axis-aligned box Π [lo_i, hi_i]; samples its interior and chosen faces."""
-
-    lo: tuple[float, ...]
-    hi: tuple[float, ...]
-
-    @property
-    def dim(self) -> int:
-        return len(self.lo)
-
-    def _unit(self, n: int, d: int, rng: np.random.Generator, sampling: str) -> np.ndarray:
-        if sampling == "uniform":
-            return rng.random((n, d))
-        if sampling == "halton":
-            return qmc.Halton(d, scramble=True, seed=rng).random(n)
-        raise PinnInputError(f"unknown sampling {sampling!r}; allowed: {', '.join(SAMPLINGS)}")
-
-    def interior(self, n: int, rng: np.random.Generator, sampling: str = "uniform") -> np.ndarray:
-        lo, hi = np.asarray(self.lo), np.asarray(self.hi)
-        return lo + (hi - lo) * self._unit(n, self.dim, rng, sampling)
-
-    def faces(
-        self, n: int, rng: np.random.Generator, faces: Sequence[tuple[int, int]], sampling: str = "uniform"
-    ) -> np.ndarray:
-        """n points spread over the faces (dim, side) with side 0 = lo, 1 = hi, by face area."""
-        lo, hi = np.asarray(self.lo), np.asarray(self.hi)
-        if self.dim == 1:  # faces of an interval are points: alternate between them
-            side = np.arange(n) % len(faces)
-            return np.array([[(lo, hi)[faces[s][1]][0]] for s in side])
-        areas = np.array([np.prod(np.delete(hi - lo, k)) for k, _ in faces])
-        # deterministic split of n by area (largest remainder), then sample each face
-        quota = n * areas / areas.sum()
-        counts = np.floor(quota).astype(int)
-        counts[np.argsort(counts - quota)[: n - counts.sum()]] += 1
-        out = []
-        for (k, side), m in zip(faces, counts, strict=False):
-            if m == 0:
-                continue
-            pts = lo + (hi - lo) * self._unit(int(m), self.dim, rng, sampling)
-            pts[:, k] = (lo, hi)[side][k]
-            out.append(pts)
-        return np.concatenate(out)
-
-    def all_faces(self) -> list[tuple[int, int]]:
-        return [(k, s) for k in range(self.dim) for s in (0, 1)]
-
-    def grid(self, per_dim: int) -> np.ndarray:
-        """A tensor grid with ``per_dim`` nodes per dimension, boundary included."""
-        axes = [np.linspace(a, b, per_dim) for a, b in zip(self.lo, self.hi, strict=False)]
-        return np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
 
 
 @dataclass(frozen=True)
@@ -84,7 +30,11 @@ class Block:
 
     ``kind`` names the point-count option that sizes it (``-pinn_n_<kind>``). Give exactly one
     of ``residual`` (fast: jet of order ``order`` from the network) or ``point_residual``
-    (general: any operator of a point function, by nested autograd).
+    (general: any operator of a point function, by nested autograd). ``mixed`` asks the jet for
+    mixed second derivatives (``"all"``: the full Hessian; or pairs ``[(0, 1)]``); without it the
+    jet holds only ∂²/∂x_i² (the cheap Laplacian path). A block with ``components`` c > 1
+    returns (n, c): c residual rows per point, component k weighted by
+    ``weight × component_weights[k]``.
     """
 
     name: str
@@ -94,6 +44,9 @@ class Block:
     point_residual: PointResidual | None = None
     order: int = 2
     weight: float = 1.0
+    mixed: MixedSpec = ()
+    components: int = 1
+    component_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.residual is None) == (self.point_residual is None):
@@ -102,14 +55,34 @@ class Block:
             raise PinnInputError(f"block {self.name!r}: order must be 0, 1 or 2, got {self.order}")
         if not self.weight > 0:
             raise PinnInputError(f"block {self.name!r}: weight must be > 0, got {self.weight}")
+        if self.mixed and self.order != 2:
+            raise PinnInputError(f"block {self.name!r}: mixed= needs order=2, got order={self.order}")
+        if not isinstance(self.components, int) or self.components < 1:
+            raise PinnInputError(f"block {self.name!r}: components must be an integer >= 1, got {self.components}")
+        cw = self.component_weights
+        if cw is not None and (len(cw) != self.components or not all(w > 0 for w in cw)):
+            raise PinnInputError(f"block {self.name!r}: component_weights must be {self.components} numbers > 0, "
+                                 f"got {cw}")
+
+    def pairs(self, dim: int) -> tuple[tuple[int, int], ...]:
+        """The mixed pairs (i < j) this block's jet must hold."""
+        try:
+            return mixed_pairs(self.mixed, dim) if self.mixed else ()
+        except PinnInputError as exc:
+            raise PinnInputError(f"block {self.name!r}: {exc}") from None
 
 
 @dataclass
 class Problem:
-    """A PDE on a box with its residual blocks, exact (or reference) solution and defaults."""
+    """A PDE on a domain with its residual blocks, exact (or reference) solution and defaults.
+
+    ``fields`` is the number of network outputs m (u: R^d → R^m); ``exact`` returns (n,) for one
+    field, (n, m) for m. ``quantity`` (optional) maps the network output (or ``exact``'s) to what
+    the relative L2 / max errors compare, e.g. the velocity magnitude of a flow.
+    """
 
     name: str
-    domain: Box
+    domain: Domain
     blocks: list[Block]
     exact: Callable[[Tensor], Tensor]
     default_counts: dict[str, int]
@@ -118,6 +91,13 @@ class Problem:
     description: str = ""
     params: dict[str, float] = field(default_factory=dict)
     reference: bool = False  # True: ``exact`` is a numerical reference, not a closed form
+    fields: int = 1
+    field_names: tuple[str, ...] = ()
+    quantity: Callable[[Tensor], Tensor] | None = None
+
+    def compared(self, u: Tensor) -> Tensor:
+        """What the error measures compare: ``quantity(u)``, or u itself."""
+        return u if self.quantity is None else self.quantity(u)
 
     @property
     def dim(self) -> int:
@@ -136,11 +116,17 @@ class Problem:
             if n is None or int(n) <= 0:
                 raise PinnInputError(f"point count for block {b.name!r} (-pinn_n_{b.kind}) must be > 0, got {n}")
             pts = np.ascontiguousarray(b.sample(int(n), rng, sampling), dtype=np.float64)
-            assert pts.shape == (int(n), self.dim), f"block {b.name}: sampler gave {pts.shape}"
+            if pts.shape != (int(n), self.dim):
+                raise PinnInputError(f"problem {self.name!r}, block {b.name!r}: the sampler returns shape "
+                                     f"{pts.shape}; expected ({int(n)}, {self.dim})")
+            check_inside(self.domain, pts, f"problem {self.name!r}, block {b.name!r}: sampler")
             out[b.name] = pts
         return out
 
     def eval_points(self) -> np.ndarray:
         """Fixed evaluation grid for the relative L2 error."""
         per = self.eval_per_dim or {1: 1001, 2: 101, 3: 31}.get(self.dim, 11)
-        return self.domain.grid(per)
+        return self.domain.eval_points(per)
+
+
+__all__ = ["SAMPLINGS", "Block", "Box", "Domain", "JetResidual", "PointResidual", "Problem"]
