@@ -51,6 +51,11 @@ def test_annealed_weights_match_hand_computation():
     again = annealed_weights(block_gradients(obj, th, got), {b.name: b.kind for b in obj.problem.blocks}, got, 0.9)
     for k in ("boundary", "initial"):
         assert again[k] == pytest.approx(0.1 * got[k] + 0.9 * (expect[k] - 0.1) / 0.9, rel=1e-12)
+    # -pinn_weights_mean weighted: the denominator is mean |∇(λᵢLᵢ)| = λᵢ mean |∇Lᵢ|
+    kinds = {b.name: b.kind for b in obj.problem.blocks}
+    alt = annealed_weights(block_gradients(obj, th, got), kinds, got, 0.9, weighted_mean=True)
+    for k in ("boundary", "initial"):
+        assert alt[k] == pytest.approx(0.1 * got[k] + 0.9 * (expect[k] - 0.1) / 0.9 / got[k], rel=1e-12)
     # the weighted loss the solvers see is ½ Σ λ_b (w_b/N_b) ‖R_b‖²
     want = sum(got[k] * v.item() for k, v in losses.items())
     assert obj.loss_full(th) == pytest.approx(want, rel=1e-12)

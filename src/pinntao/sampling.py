@@ -42,6 +42,8 @@ ADAPT_OPTIONS = [
            check_text="> 0"),
     Option("weights_alpha", "float", 0.9, "annealing: λ ← (1 − α)λ + αλ̂", check=lambda v: 0 < v <= 1,
            check_text="in (0, 1]"),
+    Option("weights_mean", "str", "unweighted", "annealing denominator: unweighted: mean |∇Lᵢ| (the paper and its "
+           "code); weighted: mean |∇(λᵢLᵢ)| (fixed point λ = √(max/mean), milder)", choices=["unweighted", "weighted"]),
     Option("batch_size", "int", 0, "mini-batch: points per batch over all blocks (0: all points, no batching)",
            check=nonnegative, check_text=">= 0"),
     Option("batch_every", "int", 1, "mini-batch: iterations per batch", check=positive, check_text="> 0"),
@@ -200,7 +202,8 @@ class Adaptation:
             refill = changed = True
         if self.anneal and its % o["weights_every"] == 0:
             grads = block_gradients(self.obj, theta, self.weights)
-            self.weights = annealed_weights(grads, self.kinds, self.weights, o["weights_alpha"])
+            self.weights = annealed_weights(grads, self.kinds, self.weights, o["weights_alpha"],
+                                            o.get("weights_mean") == "weighted")
             self.history["weights"].append({"iteration": its, **self.weights})
             refill = changed = True
         if self.batch and its > 0 and its % o["batch_every"] == 0:

@@ -41,9 +41,10 @@ def block_gradients(obj, theta: Tensor, multipliers: dict[str, float]) -> dict[s
 
 
 def annealed_weights(grads: dict[str, np.ndarray], kinds: dict[str, str], weights: dict[str, float],
-                     alpha: float) -> dict[str, float]:
+                     alpha: float, weighted_mean: bool = False) -> dict[str, float]:
     """One update of Algorithm 1: new λ for every non-residual block (residual blocks keep 1).
-    A block whose gradient vanishes keeps its λ."""
+    ``weighted_mean``: the denominator is mean |∇(λᵢLᵢ)| (the issue's reading; fixed point
+    λ = √(max/mean)) instead of the paper's mean |∇Lᵢ|. A block whose gradient vanishes keeps its λ."""
     residual = [g for name, g in grads.items() if kinds[name] == RESIDUAL_KIND]
     if not residual:
         return dict(weights)
@@ -52,7 +53,7 @@ def annealed_weights(grads: dict[str, np.ndarray], kinds: dict[str, str], weight
     for name, g in grads.items():
         if kinds[name] == RESIDUAL_KIND:
             continue
-        mean = float(np.abs(g).mean())
+        mean = float(np.abs(g).mean()) * (weights[name] if weighted_mean else 1.0)
         if mean > 0 and np.isfinite(mean) and np.isfinite(g_max):
             out[name] = (1.0 - alpha) * weights[name] + alpha * g_max / mean
     return out
