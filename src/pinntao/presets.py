@@ -20,7 +20,7 @@ _NG_STOP = [("tao_gatol", "0"), ("tao_grtol", "0"), ("tao_ng_stall_its", "200"),
 _SKETCH = [("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"),
            ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse")]
 # Levenberg-Marquardt: μ = c·L with c from the gain ratio, accept-first line search
-_LM = [("tao_ng_linesearch", "backtrack"), ("tao_ng_damping", "adaptive")]
+_LM = [("tao_ng_linesearch", "backtrack"), ("tao_ng_damping", "adaptive"), ("tao_ng_damping_init", "1")]
 _SPRING = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Spring"), ("pinn_hessian", "gauss_newton"),
            *_LM, *_NG_STOP]
 
@@ -48,9 +48,11 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         [("tao_type", "brgn")],
     ),
     "sngd": (
-        "sketched natural gradient (two-pass sketch), scale-aware: relative cut λ > 1e-12 λ_max, Levenberg-Marquardt "
-        "damping μ = c·L (c from the gain ratio), accept-first line search, stops when the loss stalls",
-        [*_NG, *_SKETCH, ("tao_ng_pc_sketch_passes", "2"), ("tao_ng_pc_sketch_rtol", "1e-12"), *_LM, *_NG_STOP],
+        "sketched natural gradient (two-pass sketch), scale-aware: relative cut λ > 1e-15 λ_max (no absolute cut), "
+        "Levenberg-Marquardt damping μ = c·L (c from the gain ratio), warm-started accept-first line search, stops "
+        "when the loss stalls",
+        [*_NG, *_SKETCH, ("tao_ng_pc_sketch_passes", "2"), ("tao_ng_pc_sketch_rtol", "1e-15"),
+         ("tao_ng_pc_sketch_tol", "1e-300"), *_LM, *_NG_STOP],
     ),
     "sngd_paper": (
         "the sketched-NG paper's Algorithm 1 as published: two-pass sketch, absolute cut 1e-13, no damping, "

@@ -258,18 +258,20 @@ class NaturalGradient:
 
     def _backtrack(self, tao: PETSc.TAO, x: PETSc.Vec, d: PETSc.Vec, f: float, slope: float, work: PETSc.Vec,
                    g_new: PETSc.Vec) -> tuple[float, float, bool]:
-        """Accept-first: η = 1 with the gradient in the same pass, accepted on sufficient decrease
-        L(θ − ηd) ≤ L − c1·η·∇Lᵀd, else η ← base·η (objective only). Returns (η, L_new, gradient
-        done); η = 0: no acceptable step."""
-        eta, c1 = 1.0, self.opts["ls_c1"]
+        """Accept-first, warm-started: the first trial is the last accepted η, or one grid step
+        above it when that was accepted at its first trial (η = 1 at the start), with the gradient
+        in the same pass; accepted on sufficient decrease L(θ − ηd) ≤ L − c1·η·∇Lᵀd, else
+        η ← base·η (objective only). Returns (η, L_new, gradient done); η = 0: no acceptable step."""
+        eta, c1 = self._eta_last, self.opts["ls_c1"]
+        if self._eta_first:
+            eta = min(1.0, eta / self.opts["ls_base"])
         for j in range(self.opts["ls_steps"]):
             x.copy(work)
             work.axpy(-eta, d)
             fn = tao.computeObjectiveGradient(work, g_new) if j == 0 else tao.computeObjective(work)
             self.stats["ls_evals"] += 1
-            if j == 0:
-                self._f_full = fn if math.isfinite(fn) else math.inf  # the full step's loss: the gain ratio's
             if math.isfinite(fn) and fn <= f - c1 * eta * slope:
+                self._eta_last, self._eta_first = eta, j == 0
                 return eta, fn, j == 0
             eta *= self.opts["ls_base"]
         return 0.0, f, False
@@ -287,7 +289,8 @@ class NaturalGradient:
         phases = ("jacobian", "factor", "direction", "linesearch", "gradient", "iteration")
         self.message, self.stats = "", {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0,
                                         "time_s": dict.fromkeys(phases, 0.0)}
-        self._c, self._nu, self._shift, self._f_full = self.opts["damping_init"], 2.0, 0.0, math.inf
+        self._c, self._nu, self._shift = self.opts["damping_init"], 2.0, 0.0
+        self._eta_last, self._eta_first = 1.0, False
         best = [math.inf]  # best loss per iteration, for the stall test
 
         f = tao.computeObjectiveGradient(x, g)  # before the first iteration: in no phase
@@ -330,16 +333,13 @@ class NaturalGradient:
                         eta = self._grid_search(tao, obj, x, d, f, work)
                     rho = 0.0
                     if eta > 0 and self.opts["damping"] == "adaptive":
-                        # the gain ratio of the full step η = 1 (the step the damping shapes)
-                        if self.opts["linesearch"] == "backtrack":
-                            f_full = self._f_full
-                        else:
+                        if self.opts["linesearch"] == "grid":
                             x.copy(work)
-                            work.axpy(-1.0, d)
-                            f_full = tao.computeObjective(work)
-                            self.stats["ls_evals"] += 1
-                        pred = slope - 0.5 * self.curvature(tao, d, work)
-                        rho = (f - f_full) / pred if pred > 0 and math.isfinite(f_full) else -1.0
+                            work.axpy(-eta, d)
+                            f_new, have_grad = tao.computeObjectiveGradient(work, g_new), True
+                        # gain ratio of the accepted step against the Gauss-Newton model
+                        pred = eta * slope - 0.5 * eta * eta * self.curvature(tao, d, work)
+                        rho = (f - f_new) / pred if pred > 0 else 0.0
                 self._tic("linesearch", t0)
                 if eta > 0:
                     self._update_damping(rho)
