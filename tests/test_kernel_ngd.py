@@ -140,3 +140,13 @@ def test_stall_stop_and_explicit_gatol_wins():
     assert res.iterations < 400
     _, res = _train("engd", tao_max_it=400, tao_gatol=1e-2)
     assert res.converged_reason == "CONVERGED_GATOL", res
+
+
+def test_kernel_memory_refused_up_front():
+    """N = 200,000 points: the N × N kernel (≈ 600 GiB) is refused before training, with the estimate."""
+    from conftest import run_pinntao
+
+    proc = run_pinntao("-pinn_problem", "poisson2d", "-pinn_optimizer", "engd_kernel", "-pinn_n_interior", "200000",
+                       "-tao_max_it", "1")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "kernel" in proc.stderr and "GiB per rank" in proc.stderr and "nystrom" in proc.stderr

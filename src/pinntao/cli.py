@@ -247,7 +247,9 @@ def check_memory(problem: Any, layers: tuple[int, ...], counts: dict[str, int], 
                                               -(-n_points // mpi.Get_size()) * P * 8 / 2**20 <= opts["gram_memory_mb"])
     parts = memory.estimate(problem.dim, layers, n_points, mpi.Get_size(),
                             gram_explicit_mb=opts["gram_memory_mb"] if explicit else 0.0,
-                            sketch_rank=sketch, dense_gram="ExactPseudoInverse" in pcs)
+                            sketch_rank=sketch, dense_gram="ExactPseudoInverse" in pcs,
+                            kernel=any(v == "pinntao.solvers.Spring" for k, v in chosen.items()
+                                       if k.endswith("tao_python_type")))
     from mpi4py import MPI
 
     local = mpi.Split_type(MPI.COMM_TYPE_SHARED)

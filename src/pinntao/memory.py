@@ -25,10 +25,13 @@ def estimate(
     gram_explicit_mb: float = 0.0,
     sketch_rank: int = 0,
     dense_gram: bool = False,
+    kernel: bool = False,
 ) -> dict[str, float]:
     """Bytes per rank by component. Deliberately rough (factors cover torch's saved tensors):
     θ-sized work vectors, the global point set, forward-jet activations for this rank's points,
-    an explicit Jacobian, a sketch of ``sketch_rank`` columns, a dense Gram matrix (ENGD)."""
+    an explicit Jacobian, a sketch of ``sketch_rank`` columns, a dense Gram matrix (ENGD), the
+    kernel solve of pinntao.solvers.Spring (all N rows of J and the N × N kernel and its factor
+    on every rank)."""
     P = mlp_params(dim, layers)
     n_local = -(-n_points // max(1, ranks))
     parts = {
@@ -43,6 +46,8 @@ def estimate(
     if dense_gram:
         k = min(P, n_points)
         parts["dense_gram"] = 3.0 * k * k * 8 + n_points * P * 8.0
+    if kernel:  # (the nystrom kernel solve keeps J only; the estimate covers the Cholesky one)
+        parts["kernel"] = n_points * P * 8.0 + 2.0 * n_points * n_points * 8
     return parts
 
 
@@ -77,6 +82,7 @@ ADVICE = {
     "jacobian": "-pinn_gram matfree or a smaller -pinn_gram_memory_mb",
     "sketch": "a smaller -tao_ng_pc_sketch_rank",
     "dense_gram": "a sketched method (-pinn_optimizer sngd) instead of ENGD",
+    "kernel": "fewer points, -tao_spring_solve nystrom (no N × N kernel), or a sketched method (-pinn_optimizer sngd)",
 }
 
 
