@@ -58,6 +58,38 @@ if [[ $group == all || $group == isgd_1d ]]; then  # the paper's 5 × 200 networ
       --method "isgd_paper=-pinn_optimizer isgd -tao_isgd_alpha_growth 1" --max-it 100000 \
       --max-it-first-order 1000000 --time-limit 600 --extra "-pinn_threads 1" --out bench-out/isgd_1d
 fi
+# issue 10: loss-weight annealing + modified MLP (Adam, mini-batches of 256), SAV family on Burgers, RAD
+I10_ANNEAL=(--methods adam --method "anneal=-pinn_optimizer adam -pinn_weights annealing"
+  --method "anneal_w=-pinn_optimizer adam -pinn_weights annealing -pinn_weights_mean weighted"
+  --method "anneal_mmlp=-pinn_optimizer adam -pinn_weights annealing -pinn_arch modified_mlp"
+  --method "anneal_w_mmlp=-pinn_optimizer adam -pinn_weights annealing -pinn_weights_mean weighted -pinn_arch modified_mlp")
+if [[ $group == all || $group == i10_helmholtz ]]; then
+  run --problems helmholtz2d "${I10_ANNEAL[@]}" --max-it 3000 --max-it-first-order 3000 --time-limit 600 \
+      --extra "-pinn_batch_size 256 -pinn_threads 1" --out bench-out/i10_helmholtz
+fi
+if [[ $group == all || $group == i10_kg ]]; then
+  run --problems klein_gordon1d "${I10_ANNEAL[@]}" --max-it 3000 --max-it-first-order 3000 --time-limit 600 \
+      --extra "-pinn_batch_size 256 -pinn_threads 1" --out bench-out/i10_kg
+fi
+if [[ $group == all || $group == i10_burgers ]]; then  # the SAV paper's Burgers: 5×32 tanh, C = 1e4, λ = 4
+  SAV="-tao_sav_C 1e4 -tao_sav_lambda 4"
+  M=(--methods adam --method "adam_lr1e-2=-pinn_optimizer adam -tao_adam_lr 1e-2"
+     --method "adam_lr1e-1=-pinn_optimizer adam -tao_adam_lr 1e-1")
+  for m in sav relsav asav; do
+    for dt in 1e-2 1e-1; do M+=(--method "${m}_dt$dt=-pinn_optimizer $m -tao_sav_dt $dt $SAV"); done
+  done
+  run --problems burgers1d "${M[@]}" --max-it 1000 --max-it-first-order 1000 --time-limit 600 \
+      --extra "-pinn_threads 1" --out bench-out/i10_burgers
+  $PY scripts/sav_figures.py bench-out/i10_burgers
+fi
+if [[ $group == all || $group == i10_rad ]]; then  # equal point counts: fixed uniform points vs RAD (β = 1, c = 1)
+  M=(--methods lbfgs,adam --method "rad_lbfgs=-tao_type lmvm -pinn_resample rad -pinn_resample_every 500"
+     --method "rad_adam=-pinn_optimizer adam -pinn_resample rad -pinn_resample_every 500")
+  run --problems singular_perturbation "${M[@]}" --max-it 3000 --max-it-first-order 3000 --time-limit 600 \
+      --extra "-pinn_param_eps 0.01 -pinn_n_interior 100 -pinn_threads 1" --out bench-out/i10_rad_sp
+  run --problems burgers1d "${M[@]}" --max-it 2000 --max-it-first-order 2000 --time-limit 600 \
+      --extra "-pinn_n_interior 500 -pinn_threads 1" --out bench-out/i10_rad_burgers
+fi
 if [[ $group == all || $group == ranks ]]; then
   for np in 1 2; do
     run --problems poisson2d --methods sngd --np $np --max-it 100 --time-limit 0 --no-figures --out bench-out/ranks_np$np

@@ -115,7 +115,7 @@ def rad_points(obj: Any, theta: torch.Tensor, name: str, n: int, pool: int, beta
     cand = np.ascontiguousarray(lb.block.sample(pool, rng, sampling), dtype=np.float64)
     x = torch.as_tensor(cand, dtype=obj.model.dtype, device=obj.model.device)
     with torch.no_grad():
-        r = obj.residual._block_residual(theta, lb, x).abs().cpu().numpy().astype(np.float64)
+        r = obj.residual._block_residual(theta, lb, x).reshape(x.shape[0], -1).norm(dim=1).cpu().numpy()
     w = r**beta
     mean = w.mean()
     p = (w / mean if mean > 0 and np.isfinite(mean) else np.zeros_like(w)) + c
@@ -163,6 +163,7 @@ class Adaptation:
         self.batch_info = {"size": self.batch, "every": int(opts.get("batch_every", 1)), "drawn": 0}
         self.tao: PETSc.TAO | None = None
         self._batch_index: int | None = None
+        self.offset = 0.0  # TAO built-ins: f = L + offset, continuous across events
 
     @property
     def active(self) -> bool:
@@ -230,15 +231,29 @@ class Adaptation:
         if tao.getType() == "python":
             tao.setMonitor(self._monitor)  # pinntao's types: objective_changed() makes them re-evaluate
         else:
-            tao.setUpdate(self._update)  # TAO calls it before each iteration; the b* types then recompute f, ∇f
+            # TAO's own solvers: events before each iteration (TaoSetUpdate); f is shifted by a constant
+            # so that it is continuous across an event, as their line searches keep f from before it
+            g = tao.getGradient()[0]
+            obj = self.obj
+            tao.setObjective(lambda t, x: obj.objective(t, x) + self.offset)
+            tao.setObjectiveGradient(lambda t, x, gv: obj.objective_gradient(t, x, gv) + self.offset, g)
+            tao.setUpdate(self._update)
         self.obj.loss_full = self.reference_loss
 
     def _update(self, tao: PETSc.TAO, its: int) -> None:
         x = tao.getSolution()
-        if self.update(its, self.obj.gather(x)):
+        theta = self.obj.gather(x)
+        before = self.obj.objective(tao, x)
+        if self.update(its, theta):
+            self.offset += before - self.obj.objective(tao, x)
             g = tao.getGradient()[0]
-            if g is not None:  # lmvm/nls do not recompute after the hook: at least ∇L is the new one
+            if g is not None:  # lmvm/nls do not recompute after the hook: ∇L of the new loss
                 tao.computeObjectiveGradient(x, g)
+            if tao.getType() in ("lmvm", "blmvm"):  # curvature pairs of the old loss would mislead it
+                try:
+                    tao.getLMVMMat().resetLMVM(destructive=False)
+                except PETSc.Error:
+                    pass
 
     def reference_loss(self, theta: torch.Tensor) -> float:
         """The problem's own loss (unit annealing multipliers) on all current points, summed over ranks."""
