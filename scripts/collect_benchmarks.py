@@ -4,7 +4,8 @@
 
 Everything between the GENERATED markers in docs/benchmarks.md is replaced; the text around it
 (the discussion of the numbers) is kept. ``python scripts/collect_benchmarks.py isgd`` refreshes
-only the implicit-steps block (the ``isgd_*`` groups of scripts/run_benchmarks.sh).
+only the implicit-steps block (the ``isgd_*`` groups of scripts/run_benchmarks.sh), ``… ng`` only
+the natural-gradient block (the ``ng_*`` groups).
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT, DOC, FIG = ROOT / "bench-out", ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "figures"
 BEGIN, END = "<!-- GENERATED: begin -->", "<!-- GENERATED: end -->"
 ISGD_BEGIN, ISGD_END = "<!-- GENERATED isgd: begin -->", "<!-- GENERATED isgd: end -->"
+NG_BEGIN, NG_END = "<!-- GENERATED ng: begin -->", "<!-- GENERATED ng: end -->"
+NG_GROUPS = [
+    ("ng_poisson2d", "Poisson 2D, 4×20 tanh (P = 1,341), 900 + 120 points, 90 s per run"),
+    ("ng_heat1d", "Heat equation A1, 1×65 tanh (P = 261), 120 s per run"),
+    ("ng_heat1d_a2", "Heat equation A2, 3×50 tanh (P = 5,301), 120 s per run"),
+    ("ng_targets", "Nonlinear Neumann, transport (c = 30), multiscale Poisson 1D, 90 s per run"),
+    ("ng_zoo", "The zoo at equal wall time: default sngd against engd, 30 s per run"),
+    ("ng_ranks_np1_t1", "Reproducibility: poisson2d, 8,000 + 800 points, 40 sngd iterations, 1 rank × 1 thread"),
+    ("ng_ranks_np2_t1", "Reproducibility: the same on 2 ranks × 1 thread"),
+    ("ng_ranks_np1_t2", "Reproducibility: the same on 1 rank × 2 threads"),
+]
 GROUPS = [
     ("poisson2d", "Poisson 2D, 4×20 tanh (P = 1,341), 900 + 120 points, 120 s per run"),
     ("heat1d", "Heat equation, A1 network 1×65 (P = 261), 900 + 100 + 100 points, 90 s per run"),
@@ -74,6 +86,14 @@ def main_isgd() -> None:
     DOC.write_text(replace_block(DOC.read_text(), ISGD_BEGIN, ISGD_END, parts))
 
 
+def main_ng() -> None:
+    """The natural-gradient groups only (``python scripts/collect_benchmarks.py ng``)."""
+    FIG.mkdir(exist_ok=True)
+    parts = ["", "Each run: 1 MPI rank (unless stated), 1 torch thread; the two cores were shared with other",
+             "work, so compare rows within a table, not across days.", "", *group_sections(NG_GROUPS)]
+    DOC.write_text(replace_block(DOC.read_text(), NG_BEGIN, NG_END, parts))
+
+
 def main() -> None:
     import torch
     from petsc4py import PETSc
@@ -96,4 +116,4 @@ def main() -> None:
 if __name__ == "__main__":
     import sys
 
-    main_isgd() if sys.argv[1:] == ["isgd"] else main()
+    {"isgd": main_isgd, "ng": main_ng}.get(sys.argv[1] if sys.argv[1:] else "", main)()

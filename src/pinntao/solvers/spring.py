@@ -73,7 +73,10 @@ class Spring(NaturalGradient):
         self._nys: Any = None
 
     def create(self, tao: PETSc.TAO) -> None:
-        tao.getKSP().setOptionsPrefix(ksp_prefix(tao))  # unused: the kernel solve is this type's own
+        ksp = tao.getKSP()  # unused (the kernel solve is this type's own): preonly + none in -tao_view
+        ksp.setOptionsPrefix(ksp_prefix(tao))
+        ksp.setType(PETSc.KSP.Type.PREONLY)
+        ksp.getPC().setType(PETSc.PC.Type.NONE)
 
     def _read(self, tao: PETSc.TAO) -> None:
         prefix = tao.getOptionsPrefix() or ""
