@@ -6,7 +6,7 @@ import torch
 
 from pinntao.errors import PinnInputError
 from pinntao.models import autograd_jet
-from pinntao.problems import PROBLEMS, get_problem
+from pinntao.problems import PROBLEMS, Box, get_problem
 
 
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
@@ -17,7 +17,7 @@ def test_exact_solution_has_zero_residual(name):
     pts = prob.sample({}, seed=1)
     for block in prob.blocks:
         x = torch.as_tensor(pts[block.name][:50], dtype=torch.float64)
-        jet = autograd_jet(lambda p: prob.exact(p[None])[0], x, block.order)
+        jet = autograd_jet(lambda p: prob.exact(p[None])[0], x, block.order, block.pairs(prob.dim))
         r = block.residual(jet, x)
         assert r.shape == (x.shape[0],)
         assert r.abs().max().item() < 1e-10, f"{name}/{block.name}: exact solution leaves residual {r.abs().max()}"
@@ -32,7 +32,8 @@ def test_residual_detects_a_wrong_solution(name):
     x = torch.as_tensor(pts[block.name][:50], dtype=torch.float64)
     if prob.reference:
         pytest.skip("numerical reference solution")
-    jet = autograd_jet(lambda p: prob.exact(p[None])[0] + 0.1 * torch.sin(3 * p.sum()), x, block.order)
+    jet = autograd_jet(lambda p: prob.exact(p[None])[0] + 0.1 * torch.sin(3 * p.sum()), x, block.order,
+                       block.pairs(prob.dim))
     assert block.residual(jet, x).abs().max().item() > 1e-3
 
 
@@ -46,7 +47,11 @@ def test_samplers_shapes_and_domain(name, sampling):
         x = pts[block.name]
         assert x.shape == (prob.default_counts[block.kind], prob.dim)
         assert np.all(x >= lo - 1e-15) and np.all(x <= hi + 1e-15)
-        if block.kind in ("boundary", "initial"):
+        assert prob.domain.contains(x, tol=1e-12).all()
+        if block.kind == "boundary" and not isinstance(prob.domain, Box):  # on ∂Ω: a step outward leaves Ω
+            nrm = prob.domain.normal(torch.as_tensor(x)).numpy()
+            assert not prob.domain.contains(x + 1e-7 * nrm).any()
+        elif block.kind in ("boundary", "initial"):
             on_face = np.isclose(x, lo) | np.isclose(x, hi)
             assert np.all(on_face.any(axis=1)), f"{block.name} points off the boundary"
 

@@ -67,11 +67,12 @@ def field_figure(reports: list[dict[str, Any]], out: Path, path: Path) -> None:
         return
     rep, theta = best
     prob = get_problem(rep["problem"])
-    model = build_mlp(prob.dim, rep["layers"], rep.get("activation", "tanh"), torch.float64, "cpu")
+    model = build_mlp(prob.dim, rep["layers"], rep.get("activation", "tanh"), torch.float64, "cpu",
+                      out_dim=prob.fields)
     th = torch.as_tensor(theta, dtype=torch.float64)
     x = torch.as_tensor(prob.eval_points(), dtype=torch.float64)
-    with torch.no_grad():
-        u, ue = model.u(th, x).numpy(), prob.exact(x).numpy()
+    with torch.no_grad():  # a system shows the compared quantity (e.g. the velocity magnitude)
+        u, ue = prob.compared(model.u(th, x)).numpy(), prob.compared(prob.exact(x)).numpy()
     plt = _plt()
     title = f"{rep['problem']} — {rep['label']} (seed {rep['seed']}), rel. L2 {rep['rel_l2']:.2e}"
     if prob.dim == 1:
@@ -87,7 +88,10 @@ def field_figure(reports: list[dict[str, Any]], out: Path, path: Path) -> None:
         ext = [prob.domain.lo[1], prob.domain.hi[1], prob.domain.lo[0], prob.domain.hi[0]]
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
         for ax, data, name in zip(axes, (u, ue, np.abs(u - ue)), ("PINN", "exact", "|error|"), strict=False):
-            im = ax.imshow(data.reshape(n, n), origin="lower", extent=ext, aspect="auto")
+            if n * n == len(x):
+                im = ax.imshow(data.reshape(n, n), origin="lower", extent=ext, aspect="auto")
+            else:  # a non-box domain: its evaluation points are the grid nodes inside it
+                im = ax.scatter(x[:, 1], x[:, 0], c=data, s=3, marker="s")
             ax.set_title(name)
             ax.set_xlabel("x₂")
             ax.set_ylabel("x₁")

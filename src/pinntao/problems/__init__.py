@@ -7,11 +7,14 @@ import inspect
 from collections.abc import Callable
 
 from ..errors import PinnInputError
+from .anisotropic import anisotropic_poisson2d
 from .base import Block, Box, Problem
 from .burgers import burgers1d
+from .cavity import cavity2d
 from .heat import heat1d
 from .helmholtz import helmholtz2d
 from .klein_gordon import klein_gordon1d
+from .lshape import poisson_lshape
 from .multiscale import poisson1d_multiscale, poisson2d_multiscale
 from .oned import nonlinear1d_neumann, singular_perturbation
 from .poisson import poisson1d, poisson2d
@@ -29,6 +32,9 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "transport1d": transport1d,
     "burgers1d": burgers1d,
     "klein_gordon1d": klein_gordon1d,
+    "poisson_lshape": poisson_lshape,
+    "anisotropic_poisson2d": anisotropic_poisson2d,
+    "cavity2d": cavity2d,
 }
 
 
