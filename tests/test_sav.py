@@ -29,7 +29,7 @@ def test_energy_never_increases(preset, dt):
     """Theorems 1 and 2: r² is non-increasing for any Δt, also where gradient descent at that Δt
     would blow up (Δt = 1 on this net)."""
     obj = tiny_objective("poisson1d", layers=(8, 8), n_int=30, n_bnd=2)
-    trainer, x, res = _train(obj, preset, tao_max_it=60, tao_sav_dt=dt, tao_sav_C=1.0)
+    trainer, _x, res = _train(obj, preset, tao_max_it=60, tao_sav_dt=dt, tao_sav_C=1.0)
     energy = trainer.tao.getPythonContext().energy
     assert len(energy) == res.iterations + 1 == 61
     diffs = np.diff(energy)
@@ -42,7 +42,7 @@ def test_restart_sav_energy_can_rise_but_lower_rule_keeps_it_monotone():
     """ResSAV (every step) follows √(L + C), which is not monotone in general; the 'lower' rule only
     restarts downwards and so keeps r² non-increasing."""
     obj = tiny_objective("poisson1d", layers=(8, 8), n_int=30, n_bnd=2)
-    trainer, _, res = _train(obj, "ressav", tao_max_it=40, tao_sav_dt=0.5, tao_sav_restart="lower")
+    trainer, _, _res = _train(obj, "ressav", tao_max_it=40, tao_sav_dt=0.5, tao_sav_restart="lower")
     e = np.asarray(trainer.tao.getPythonContext().energy)
     assert np.all(np.diff(e) <= 1e-14 * e[:-1])
     assert trainer.tao.getPythonContext().stats["restarts"] > 0
@@ -139,7 +139,7 @@ def test_non_finite_step_keeps_last_finite_theta():
         return math.nan if calls["n"] == 4 else f
 
     obj.objective_gradient = poisoned
-    trainer, x, res = _train(obj, "sav", tao_max_it=10)
+    _trainer, _x, res = _train(obj, "sav", tao_max_it=10)
     assert res.converged_reason == "DIVERGED_NAN", res
     assert res.iterations == 2 and math.isfinite(res.loss)
     assert "non-finite loss after SAV step 3" in res.message and "θ restored to iterate 2" in res.message
@@ -172,3 +172,21 @@ def test_bad_input_is_one_clear_error(args, expect):
     assert proc.returncode == 2, proc.stderr
     assert "pinntao: error:" in proc.stderr and expect in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("preset", ["asav", "relsav"])
+def test_resumed_run_matches_uninterrupted(tmp_path, preset):
+    """r, the A-SAV moments and the step count go into the restart state: a run checkpointed at
+    iteration 8 and resumed follows the uninterrupted one."""
+    small = ("-pinn_problem", "poisson1d", "-pinn_layers", "6", "-pinn_n_interior", "20", "-tao_gatol", "0",
+             "-tao_grtol", "0", "-pinn_optimizer", preset, "-tao_sav_dt", "0.05")
+    full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
+    for args in ((*small, "-tao_max_it", "16", "-pinn_report", str(full)),
+                 (*small, "-tao_max_it", "8", "-pinn_checkpoint", str(ck), "-pinn_checkpoint_every", "4"),
+                 ("-pinn_restart", str(ck), "-tao_max_it", "16", "-pinn_report", str(res))):
+        proc = run_pinntao(*args)
+        assert proc.returncode == 0, (args, proc.stderr[-3000:])
+    a, b = json.loads(full.read_text()), json.loads(res.read_text())
+    assert a["iterations"] == b["iterations"] == 16
+    assert b["loss"] == pytest.approx(a["loss"], rel=1e-12, abs=0)
+    assert b["energy"] == pytest.approx(a["energy"][8:], rel=1e-12)

@@ -2,6 +2,7 @@
 (seed, iteration) only and identical on 1 and 2 ranks; RAD favours large residuals; SAV keeps its
 energy bound on mini-batches; bad input is one clear error."""
 
+import itertools
 import json
 
 import numpy as np
@@ -185,4 +186,4 @@ def test_lmvm_sees_a_continuous_loss_across_resamples():
     assert [e["iteration"] for e in adapt.history["resample"]] == [5, 10, 15, 20]
     assert adapt.offset != 0.0
     f = [h[2] for h in res.history]  # the Tao's (shifted) f never jumps up at an event
-    assert all(b <= a * (1 + 1e-12) for a, b in zip(f, f[1:]))
+    assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(f))
