@@ -173,7 +173,7 @@ class Box:
 
 @dataclass(frozen=True)
 class Ball:
-    """The ball |x − c| ≤ r in R^d (a disk in 2-D, a sphere's inside in 3-D)."""
+    """The ball ‖x − c‖ ≤ r in R^d (a disk in 2-D, a sphere's inside in 3-D)."""
 
     center: tuple[float, ...]
     radius: float

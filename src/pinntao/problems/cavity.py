@@ -152,8 +152,9 @@ def reference_values(points: np.ndarray, re: float = 100.0, n: int = 200) -> np.
 
 
 def ghia_deviation(uv: Callable[[np.ndarray], np.ndarray], re: float = 100.0) -> float:
-    """max |velocity − Ghia's table| over both centerline tables; ``uv`` maps points (k, 2) to
-    (u, v) columns (k, ≥ 2). Re = 100 only (the tables typed in here)."""
+    """The largest absolute difference between the velocity and Ghia's table over both centerline
+    tables; ``uv`` maps points (k, 2) to (u, v) columns (k, ≥ 2). Re = 100 only (the tables typed
+    in here)."""
     if re != 100.0:
         raise ValueError("Ghia et al.'s tables are typed in for Re = 100 only")
     pu = np.stack([np.full(len(GHIA_U_RE100), 0.5), GHIA_U_RE100[:, 0]], axis=1)
