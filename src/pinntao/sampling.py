@@ -108,7 +108,7 @@ def draw_batch(points: dict[str, np.ndarray], size: int, seed: int, index: int) 
 
 def rad_points(obj: Any, theta: torch.Tensor, name: str, n: int, pool: int, beta: float, c: float, seed: int,
                index: int, sampling: str = "uniform") -> tuple[np.ndarray, dict[str, float]]:
-    """n new points for block ``name``: a seeded pool, p ∝ |R|^β / mean |R|^β + c, drawn without
+    """n new points for block ``name``: a seeded pool, ``p ∝ |R|^β / mean |R|^β + c``, drawn without
     replacement. The whole pool is evaluated on every rank (the same choice on any rank count)."""
     lb = next(b for b in obj.residual.blocks if b.block.name == name)
     rng = np.random.default_rng([seed, 0x5AD, index])

@@ -43,8 +43,8 @@ def block_gradients(obj, theta: Tensor, multipliers: dict[str, float]) -> dict[s
 def annealed_weights(grads: dict[str, np.ndarray], kinds: dict[str, str], weights: dict[str, float],
                      alpha: float, weighted_mean: bool = False) -> dict[str, float]:
     """One update of Algorithm 1: new λ for every non-residual block (residual blocks keep 1).
-    ``weighted_mean``: the denominator is mean |∇(λᵢLᵢ)| (the issue's reading; fixed point
-    λ = √(max/mean)) instead of the paper's mean |∇Lᵢ|. A block whose gradient vanishes keeps its λ."""
+    ``weighted_mean``: the denominator is ``mean |∇(λᵢLᵢ)|`` (the issue's reading; fixed point
+    λ = √(max/mean)) instead of the paper's ``mean |∇Lᵢ|``. A block whose gradient vanishes keeps its λ."""
     residual = [g for name, g in grads.items() if kinds[name] == RESIDUAL_KIND]
     if not residual:
         return dict(weights)
