@@ -194,3 +194,22 @@ def test_bad_block_declarations(kw, match):
     with pytest.raises(PinnInputError, match=match):
         b = Block("interior", "interior", box.interior, residual=lambda j, x: j.u, **kw)
         b.pairs(2)
+
+
+def test_cli_trains_a_system_and_writes_its_fields(tmp_path):
+    """cavity2d through the CLI: the network gets the problem's 3 fields, the report and the VTS
+    file (one array per field) are written; a tiny budget, so only the plumbing is checked."""
+    import json
+
+    from conftest import run_pinntao
+
+    rep, vts = tmp_path / "r.json", tmp_path / "c.vts"
+    proc = run_pinntao("-pinn_problem", "cavity2d", "-pinn_param_ref_n", "32", "-pinn_layers", "8,8",
+                       "-pinn_n_interior", "60", "-pinn_n_boundary", "20", "-tao_type", "lmvm", "-tao_max_it", "5",
+                       "-pinn_report", str(rep), "-pinn_vts", str(vts), "-pinn_vts_n", "9")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(rep.read_text())
+    assert data["n_params"] == (2 * 8 + 8) + (8 * 8 + 8) + (8 * 3 + 3) and data["rel_l2"] < 2
+    text = vts.read_text()
+    for name in ("u", "v", "p", "exact_u", "error_p"):
+        assert f'Name="{name}"' in text

@@ -39,7 +39,13 @@ def grid_values(obj: Any, x: PETSc.Vec, per_dim: int = 0) -> tuple[list[np.ndarr
     if obj.rank != 0:
         return axes, {}
     uu, rr = np.concatenate(parts, axis=1)
-    return axes, {"u": uu, "exact": rr, "error": uu - rr}
+    if uu.ndim == 1:
+        return axes, {"u": uu, "exact": rr, "error": uu - rr}
+    names = obj.problem.field_names or tuple(f"u{k}" for k in range(uu.shape[1]))  # a system: one array per field
+    out = {}
+    for k, name in enumerate(names):
+        out.update({name: uu[:, k], f"exact_{name}": rr[:, k], f"error_{name}": uu[:, k] - rr[:, k]})
+    return axes, out
 
 
 def vts_bytes(obj: Any, x: PETSc.Vec, per_dim: int = 0) -> bytes:
@@ -61,7 +67,7 @@ def vts_bytes(obj: Any, x: PETSc.Vec, per_dim: int = 0) -> bytes:
     xml = (
         '<?xml version="1.0"?>\n<VTKFile type="StructuredGrid" version="0.1" byte_order="LittleEndian">\n'
         f'<StructuredGrid WholeExtent="{extent}">\n<Piece Extent="{extent}">\n'
-        f'<PointData Scalars="u">{point_data}</PointData>\n'
+        f'<PointData Scalars="{next(iter(fields))}">{point_data}</PointData>\n'
         f"<Points>{arr('points', coords, 3)}</Points>\n"
         "</Piece>\n</StructuredGrid>\n</VTKFile>\n"
     )
