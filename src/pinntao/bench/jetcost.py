@@ -18,14 +18,18 @@ import time
 from collections.abc import Callable
 
 
-def _best(f: Callable[[], object], reps: int) -> float:
-    f()
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
+def _best(calls: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
+    """Minimum time of each call over ``reps`` rounds; the calls alternate within a round, so a
+    burst of load from other processes hits all of them alike."""
+    for f in calls.values():
         f()
-        out.append(time.perf_counter() - t)
-    return min(out)
+    out = {k: float("inf") for k in calls}
+    for _ in range(reps):
+        for k, f in calls.items():
+            t = time.perf_counter()
+            f()
+            out[k] = min(out[k], time.perf_counter() - t)
+    return out
 
 
 def jet_table(reps: int = 15) -> list[dict]:
@@ -45,7 +49,7 @@ def jet_table(reps: int = 15) -> list[dict]:
         calls = {"forward": (m.u, (th, x)), "gradient": (m.jet, (th, x, 1)), "laplacian": (m.jet, (th, x, 2)),
                  "hessian": (m.jet, (th, x, 2, pairs))}
         with torch.no_grad():
-            t = {k: _best(lambda f=f, a=a: f(*a), reps) for k, (f, a) in calls.items()}
+            t = _best({k: (lambda f=f, a=a: f(*a)) for k, (f, a) in calls.items()}, reps)
         t0 = t.pop("forward")
         rows.append({"d": dim, "layers": f"{depth}×{width}", "fields": out, "P": m.n_params, "points": n,
                      "forward_ms": 1e3 * t0, **{k: v / t0 for k, v in t.items()}})
