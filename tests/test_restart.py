@@ -40,7 +40,7 @@ def _interrupted_and_resumed(tmp_path, method: str, mpi: int = 0) -> tuple[dict,
     return _report(full), _report(res)
 
 
-@pytest.mark.parametrize("method", ["adam", "sngd", "engd"])
+@pytest.mark.parametrize("method", ["adam", "sngd", "engd", "spring"])
 def test_12_resumed_run_matches_uninterrupted(tmp_path, method):
     full, res = _interrupted_and_resumed(tmp_path, method)
     assert res["iterations"] == full["iterations"] == 16

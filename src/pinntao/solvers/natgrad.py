@@ -95,10 +95,25 @@ class NaturalGradient:
         self.stats: dict[str, Any] = {}
 
     def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
-        return pc_restart_state(tao)
+        """The PC's sketch state and this solver's damping, line-search and stall-test state."""
+        mine = {"ng_c": getattr(self, "_c", None), "ng_nu": getattr(self, "_nu", None),
+                "ng_eta_last": getattr(self, "_eta_last", None), "ng_eta_first": float(getattr(self, "_eta_first", 0)),
+                "ng_best": [v if math.isfinite(v) else 1e308  # strict JSON: no inf
+                            for v in getattr(self, "_best", [])[-(self.opts.get("stall_its", 0) + 2):]]}
+        return {**pc_restart_state(tao), **{k: v for k, v in mine.items() if v is not None}}
 
     def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
         load_pc_restart_state(tao, state)
+        self._pending = {k: v for k, v in state.items() if k.startswith("ng_")}
+
+    def _resume_state(self) -> None:
+        """Apply a loaded restart state at the start of solve (then forget it)."""
+        st, self._pending = getattr(self, "_pending", {}), {}
+        if "ng_c" in st:
+            self._c, self._nu, self._eta_last = float(st["ng_c"]), float(st["ng_nu"]), float(st["ng_eta_last"])
+            self._eta_first = bool(st.get("ng_eta_first", 0.0))
+        if "ng_best" in st:
+            self._best[:] = [math.inf if float(v) >= 1e308 else float(v) for v in st["ng_best"]]
 
     def create(self, tao: PETSc.TAO) -> None:
         ksp = tao.getKSP()
@@ -291,7 +306,8 @@ class NaturalGradient:
                                         "time_s": dict.fromkeys(phases, 0.0)}
         self._c, self._nu, self._shift = self.opts["damping_init"], 2.0, 0.0
         self._eta_last, self._eta_first = 1.0, False
-        best = [math.inf]  # best loss per iteration, for the stall test
+        self._best = best = [math.inf]  # best loss per iteration, for the stall test
+        self._resume_state()
 
         f = tao.computeObjectiveGradient(x, g)  # before the first iteration: in no phase
         its = 0

@@ -99,8 +99,23 @@ class Spring(NaturalGradient):
         )
         super().view(tao, viewer)
 
+    def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
+        """The natural-gradient state plus the momentum φ (a θ-layout Vec)."""
+        out = super().restart_state(tao)
+        obj = self._objective_of(tao.getHessian()[0])
+        if self._phi is not None and obj is not None:
+            v = obj.create_vec()
+            obj.set_from_full(v, to_numpy(self._phi))
+            out["phi"] = v
+        return out
+
+    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
+        super().load_restart_state(tao, state)
+        phi = state.get("phi")
+        self._phi_loaded = None if phi is None else torch.as_tensor(np.asarray(phi, dtype=np.float64))
+
     def solve(self, tao: PETSc.TAO) -> None:
-        self._phi = None
+        self._phi, self._phi_loaded = getattr(self, "_phi_loaded", None), None
         super().solve(tao)
         self.stats.pop("pc", None)
 
