@@ -331,6 +331,11 @@ class NaturalGradient:
                     break
                 if slope <= 0:
                     failed = f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected"
+                    if self.opts["damping"] == "adaptive" and attempt < self.opts["retries"]:
+                        failed = ""  # rounding at a tiny gradient (∇Lᵀd ≈ -1e-20 seen): more damping, retry
+                        self.stats["retries"] += 1
+                        self._update_damping(-1.0)
+                        continue
                     break
                 t0 = time.perf_counter()
                 with events.LINESEARCH:
