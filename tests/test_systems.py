@@ -213,3 +213,19 @@ def test_cli_trains_a_system_and_writes_its_fields(tmp_path):
     text = vts.read_text()
     for name in ("u", "v", "p", "exact_u", "error_p"):
         assert f'Name="{name}"' in text
+
+
+def test_cavity_error_compares_the_velocity_magnitude():
+    from pinntao.problems import get_problem
+
+    prob = get_problem("cavity2d", {"ref_n": 32})
+    obj = _obj(prob, out_dim=3)
+    theta = obj.model.initial_theta(1)
+    u, ref = obj.model.u(theta, obj._x_eval), prob.exact(obj._x_eval)
+    assert u.shape == ref.shape == (obj._x_eval.shape[0], 3)
+    su, sr = u[:, :2].norm(dim=1), ref[:, :2].norm(dim=1)
+    assert obj.rel_l2(theta) == pytest.approx(float((su - sr).norm() / sr.norm()), rel=1e-12)
+    assert obj.rel_l2(theta) != pytest.approx(float((u - ref).norm() / ref.norm()), rel=1e-3)  # not all fields
+    # the lid: u = 1 on y = 1, no-slip elsewhere, in the reference and in the boundary residual
+    top = torch.tensor([[0.3, 1.0], [0.0, 0.5]], dtype=torch.float64)
+    torch.testing.assert_close(prob.exact(top)[:, :2], torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64))

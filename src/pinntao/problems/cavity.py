@@ -169,7 +169,7 @@ def velocity_magnitude(w: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(w[:, 0] ** 2 + w[:, 1] ** 2)
 
 
-def cavity2d(re: float = 100.0, ref_n: int = 200, w_boundary: float = 1.0, corner: float = 0.0) -> Problem:
+def cavity2d(re: float = 100.0, ref_n: int = 200, w_boundary: float = 10.0, corner: float = 0.0) -> Problem:
     """Steady incompressible Navier-Stokes in the lid-driven cavity [0, 1]², Re = 100, fields
     (u, v, p); lid u = 1 at y = 1; reference: ψ-ω finite differences on a 201² grid (Newton).
     ``corner`` δ > 0 scales the interior residual by min(1, r/δ)², r the distance to the nearer
@@ -204,8 +204,8 @@ def cavity2d(re: float = 100.0, ref_n: int = 200, w_boundary: float = 1.0, corne
                   components=2, weight=w_boundary),
         ],
         exact=exact,
-        default_counts={"interior": 2000, "boundary": 400},
-        default_layers=(40, 40, 40),
+        default_counts={"interior": 3000, "boundary": 800},
+        default_layers=(30, 30, 30, 30),
         description=cavity2d.__doc__ or "",
         params={"re": re, "ref_n": ref_n, "w_boundary": w_boundary, "corner": corner},
         reference=True,
