@@ -32,7 +32,15 @@ def options_markdown() -> str:
     ]
     for oset, owner in ((cli_options(), ""), *object_option_sets()):
         parts += [f"## {oset.title}\n", oset.markdown(owner), ""]
-    parts += ["## Presets (`-pinn_optimizer NAME`)\n", "| preset | what | expands to |", "|---|---|---|"]
+    from .problems import PROBLEMS, problem_params
+
+    parts += ["## Problem parameters (`-pinn_param_<name> value`)\n", "| problem | parameters (defaults) | what |",
+              "|---|---|---|"]
+    for name in sorted(PROBLEMS):
+        params = ", ".join(f"`-pinn_param_{k} {v:g}`" for k, v in problem_params(name).items()) or "none"
+        doc = " ".join((PROBLEMS[name].__doc__ or "").split()).replace("|", "\\|")
+        parts.append(f"| `{name}` | {params} | {doc} |")
+    parts += ["", "## Presets (`-pinn_optimizer NAME`)\n", "| preset | what | expands to |", "|---|---|---|"]
     for name, (text, opts) in sorted(PRESETS.items()):
         parts.append(f"| `{name}` | {text} | `{' '.join(f'-{k} {v}' for k, v in opts)}` |")
     return "\n".join(parts) + "\n"

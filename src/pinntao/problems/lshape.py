@@ -1,4 +1,4 @@
-"""Poisson on the L-shaped domain: −Δu = 1 in Ω = [−1, 1]² \\ (0, 1] × [−1, 0), u = 0 on ∂Ω.
+"""Poisson on the L-shaped domain: −Δu = 1 in Ω = [−1, 1]² ∖ (0, 1] × [−1, 0), u = 0 on ∂Ω.
 
 No closed form: u ~ r^{2/3} sin(2θ/3) at the re-entrant corner (unbounded second derivatives).
 Reference: the 5-point finite-difference solution on the nodes of a uniform grid of spacing
@@ -50,7 +50,7 @@ def reference_lshape(points: np.ndarray, n: int = 200) -> np.ndarray:
 
 
 def poisson_lshape(ref_n: int = 200) -> Problem:
-    """−Δu = 1 on the L-shape [−1, 1]² \\ (0, 1] × [−1, 0), u = 0 on the boundary (a Polygon
+    """−Δu = 1 on the L-shape [−1, 1]² ∖ (0, 1] × [−1, 0), u = 0 on the boundary (a Polygon
     domain); reference: 5-point finite differences with spacing 1/200."""
     dom = l_shape()
 
