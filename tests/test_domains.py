@@ -160,3 +160,15 @@ def test_systems_and_polygons_on_one_and_two_ranks(problem):
     assert two["rel_l2"] == pytest.approx(one["rel_l2"], rel=1e-12)
     for key in ("grad", "gram_v", "residual"):
         np.testing.assert_allclose(two[key], one[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_neumann_block_on_a_disk_reads_the_normals():
+    """∂u/∂n from the jet and the domain's normal: zero residual for u = x² + y² (∂u/∂n = 2 on the
+    unit circle), not for a wrong normal."""
+    disk = Ball((0.0, 0.0), 1.0)
+    block = Block("neumann", "boundary", lambda n, rng, s: disk.boundary(n, rng, s)[0], order=1,
+                  residual=lambda j, x: (j.du * disk.normal(x)).sum(1) - 2.0)
+    x = torch.as_tensor(block.sample(40, np.random.default_rng(0), "uniform"))
+    jet = autograd_jet(lambda p: (p**2).sum(), x, 1)
+    assert block.residual(jet, x).abs().max() < 1e-13
+    assert ((jet.du * disk.normal(x).flip(1)).sum(1) - 2.0).abs().max() > 0.1
