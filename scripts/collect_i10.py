@@ -16,8 +16,10 @@ BEGIN, END = "<!-- GENERATED i10: begin -->", "<!-- GENERATED i10: end -->"
 GROUPS = [
     ("i10_helmholtz", "Helmholtz a1 = 1, a2 = 4 (k = 1), 3×50 tanh, 2000 + 400 points, Adam lr 1e-3 on batches of "
                       "256, 3000 iterations per run"),
+    ("i10_helmholtz_long", "Helmholtz again, 10,000 iterations per run (the paper: 40,000)"),
     ("i10_kg", "Klein-Gordon, 3×50 tanh, 2000 + 200 + 2 × 100 points, Adam lr 1e-3 on batches of 256, "
                "3000 iterations per run"),
+    ("i10_kg_long", "Klein-Gordon again, 10,000 iterations per run"),
     ("i10_burgers", "Burgers ν = 0.01/π, 5×32 tanh (P = 4,417), 2000 + 200 + 200 points, full batch, "
                     "1000 iterations per run; SAV family with C = 1e4, λ = 4"),
     ("i10_rad_sp", "Adaptive sampling: singular perturbation ε = 0.01, 3×20 tanh, 100 + 2 points, 3000 iterations"),

@@ -67,9 +67,23 @@ if [[ $group == all || $group == i10_helmholtz ]]; then
   run --problems helmholtz2d "${I10_ANNEAL[@]}" --max-it 3000 --max-it-first-order 3000 --time-limit 600 \
       --extra "-pinn_batch_size 256 -pinn_threads 1" --out bench-out/i10_helmholtz
 fi
+if [[ $group == all || $group == i10_helmholtz_long ]]; then  # the same, 10,000 iterations (paper: 40,000)
+  run --problems helmholtz2d --methods adam \
+      --method "anneal_w=-pinn_optimizer adam -pinn_weights annealing -pinn_weights_mean weighted" \
+      --method "anneal_w_mmlp=-pinn_optimizer adam -pinn_weights annealing -pinn_weights_mean weighted -pinn_arch modified_mlp" \
+      --max-it 10000 --max-it-first-order 10000 --time-limit 900 --extra "-pinn_batch_size 256 -pinn_threads 1" \
+      --out bench-out/i10_helmholtz_long
+fi
 if [[ $group == all || $group == i10_kg ]]; then
   run --problems klein_gordon1d "${I10_ANNEAL[@]}" --max-it 3000 --max-it-first-order 3000 --time-limit 600 \
       --extra "-pinn_batch_size 256 -pinn_threads 1" --out bench-out/i10_kg
+fi
+if [[ $group == all || $group == i10_kg_long ]]; then  # the same, 10,000 iterations
+  run --problems klein_gordon1d --methods adam \
+      --method "anneal_w=-pinn_optimizer adam -pinn_weights annealing -pinn_weights_mean weighted" \
+      --method "anneal_w_mmlp=-pinn_optimizer adam -pinn_weights annealing -pinn_weights_mean weighted -pinn_arch modified_mlp" \
+      --max-it 10000 --max-it-first-order 10000 --time-limit 900 --extra "-pinn_batch_size 256 -pinn_threads 1" \
+      --out bench-out/i10_kg_long
 fi
 if [[ $group == all || $group == i10_burgers ]]; then  # the SAV paper's Burgers: 5×32 tanh, C = 1e4, λ = 4
   SAV="-tao_sav_C 1e4 -tao_sav_lambda 4"
