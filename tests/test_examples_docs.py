@@ -8,7 +8,7 @@ from pinntao.docs import options_markdown
 
 
 def test_custom_pde_example_trains():
-    proc = run_cmd([sys.executable, "examples/custom_pde.py", "-tao_max_it", "40"])
+    proc = run_cmd([sys.executable, "examples/custom_pde.py", "-tao_max_it", "80"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     err = float(proc.stdout.split("rel_l2=")[1].split()[0])
     assert err < 1e-3, proc.stdout
