@@ -58,7 +58,7 @@ def field_figure(reports: list[dict[str, Any]], out: Path, path: Path) -> None:
     """Network solution, exact solution and error of the most accurate run."""
     import torch
 
-    from ..models import build_mlp
+    from ..models import build_model
     from ..problems import get_problem
 
     ranked = sorted(reports, key=lambda r: r["rel_l2"])
@@ -67,8 +67,8 @@ def field_figure(reports: list[dict[str, Any]], out: Path, path: Path) -> None:
         return
     rep, theta = best
     prob = get_problem(rep["problem"])
-    model = build_mlp(prob.dim, rep["layers"], rep.get("activation", "tanh"), torch.float64, "cpu",
-                      out_dim=prob.fields)
+    model = build_model(rep.get("arch", "mlp"), prob.dim, rep["layers"], rep.get("activation", "tanh"),
+                        torch.float64, "cpu", out_dim=prob.fields)
     th = torch.as_tensor(theta, dtype=torch.float64)
     x = torch.as_tensor(prob.eval_points(), dtype=torch.float64)
     with torch.no_grad():  # a system shows the compared quantity (e.g. the velocity magnitude)
