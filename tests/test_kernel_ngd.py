@@ -150,3 +150,20 @@ def test_kernel_memory_refused_up_front():
                        "-tao_max_it", "1")
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "kernel" in proc.stderr and "GiB per rank" in proc.stderr and "nystrom" in proc.stderr
+
+
+def test_tao_view_and_log_events():
+    """-tao_view prints the KSP once, the line-search evaluations and the phase times; -log_view
+    names pinntao's phases, with the factor built in PCSetUp (one per iteration), not in PCApply."""
+    from conftest import run_pinntao
+
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-pinn_optimizer", "sngd", "-tao_max_it", "5", "-tao_view",
+                       "-log_view", "-pinn_threads", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert out.count("KSP Object:") == 1
+    assert "line search: " in out and "loss evaluations" in out and "time per iteration [ms]: jacobian" in out
+    events = {ln.split()[0]: ln.split() for ln in out.splitlines() if ln.startswith(("Pinn", "PCSetUp", "PCApply"))}
+    assert {"PinnResidual", "PinnJacobian", "PinnFactor", "PinnLineSearch", "PCSetUp"} <= set(events)
+    assert int(events["PinnFactor"][1]) == 5 and int(events["PCSetUp"][1]) >= 5
+    assert float(events["PCSetUp"][3]) >= float(events["PinnFactor"][3])  # the factor is built inside PCSetUp
