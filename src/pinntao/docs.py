@@ -10,11 +10,11 @@ def object_option_sets() -> list:
     under the prefix of the KSP the presets put it in (``tao_ng_``: the natural-gradient TAO's KSP;
     ``tao_isgd_``: the linearized implicit step's)."""
     from .pc import ExactPseudoInverse, NystromPC, ProximalPC, SketchedPseudoInverse
-    from .solvers import SAV, Adam, ImplicitGD, NaturalGradient, Schedule
+    from .solvers import SAV, Adam, ImplicitGD, NaturalGradient, Schedule, Spring
 
     ng = NaturalGradient.options.prefix
     return [(NaturalGradient.options, ""), (ImplicitGD.options, ""), (Schedule.options, ""), (Adam.options, ""),
-            (SAV.options, ""),
+            (SAV.options, ""), (Spring.spring_options, ""),
             (SketchedPseudoInverse.options, ng), (NystromPC.options, ng), (ExactPseudoInverse.options, ng),
             (ProximalPC.options, ImplicitGD.options.prefix)]
 
