@@ -319,7 +319,7 @@ def exact_factor(obj: Any, theta: Tensor, form: str, tol: float, rtol: float = 0
     """The exact eigen-factor of G at θ and the form used: ``gram`` (eigh of the summed P × P
     matrix JᵀJ) or ``kernel`` (thin SVD of the gathered N × P J); ``auto`` picks kernel when N < P."""
     if form == "auto":
-        form = "kernel" if obj.n_points < obj.n_params else "gram"
+        form = "kernel" if obj.n_rows < obj.n_params else "gram"
     if form == "kernel":
         return exact_from_jacobian(obj.global_jacobian(theta), None, tol=tol, rtol=rtol), form
     J = obj.local_jacobian(theta)
