@@ -368,28 +368,27 @@ def check_problem(problem: Problem, model: FlatModel, points: dict[str, np.ndarr
             raise PinnInputError(f"{where}: the residual failed on {x.shape[0]} points: "
                                  f"{type(exc).__name__}: {exc}") from None
         c = b.components
-        want = (x.shape[0],) if c == 1 else (x.shape[0], c)
-        if not isinstance(r, Tensor) or tuple(r.shape) != want:
-            shape = tuple(r.shape) if isinstance(r, Tensor) else type(r).__name__
-            what = "one value per point" if c == 1 else f"{c} components per point (components={c})"
-            raise PinnInputError(f"{where}: the residual returns {shape} for {x.shape[0]} points; "
-                                 f"expected shape {want}, {what}")
-        if not torch.isfinite(r).all():
-            raise PinnInputError(f"{where}: the residual is not finite at the block's first points")
+        _check_values(r, x.shape[0], c, f"{where}: the residual",
+                      f"{c} components per point (components={c})", "at the block's first points")
     xe = torch.as_tensor(problem.eval_points()[:n], dtype=model.dtype, device=model.device)
     try:
         ue = problem.exact(xe)
     except Exception as exc:
         raise PinnInputError(f"problem {problem.name!r}: exact() failed on {n} points: "
                              f"{type(exc).__name__}: {exc}") from None
-    want = (xe.shape[0],) if m == 1 else (xe.shape[0], m)
-    if not isinstance(ue, Tensor) or tuple(ue.shape) != want:
-        shape = tuple(ue.shape) if isinstance(ue, Tensor) else type(ue).__name__
-        what = "one value per point" if m == 1 else f"{m} fields per point"
-        raise PinnInputError(f"problem {problem.name!r}: exact() returns {shape} for {n} points; "
-                             f"expected shape {want}, {what}")
-    if not torch.isfinite(ue).all():
-        raise PinnInputError(f"problem {problem.name!r}: exact() is not finite at the evaluation points")
+    _check_values(ue, xe.shape[0], m, f"problem {problem.name!r}: exact()", f"{m} fields per point",
+                  "at the evaluation points")
+
+
+def _check_values(v: Any, n: int, width: int, who: str, what: str, where: str) -> None:
+    """v must be a finite tensor of shape (n,) (width 1) or (n, width); else one PinnInputError."""
+    want = (n,) if width == 1 else (n, width)
+    if not isinstance(v, Tensor) or tuple(v.shape) != want:
+        shape = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
+        what = "one value per point" if width == 1 else what
+        raise PinnInputError(f"{who} returns {shape} for {n} points; expected shape {want}, {what}")
+    if not torch.isfinite(v).all():
+        raise PinnInputError(f"{who} is not finite {where}")
 
 
 class _OperatorContext:
