@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, petsc_options, run_mpi
+from conftest import ROOT, petsc_options, run_mpi, run_pinntao
 from helpers import tiny_objective
 from petsc4py import PETSc
 
@@ -145,3 +145,18 @@ def test_sngd_rank_independent():
     np.testing.assert_allclose(two["history"][:4], one["history"][:4], rtol=1e-8)
     np.testing.assert_allclose(two["history"], one["history"], rtol=1e-4)
     assert one["history"][-1] < 1e-3 * one["history"][0]
+
+
+@pytest.mark.parametrize("preset", ["sngd", "spring"])
+@pytest.mark.parametrize("event", [["-pinn_weights", "annealing", "-pinn_weights_every", "5"],
+                                   ["-pinn_resample", "rad", "-pinn_resample_every", "5"]])
+def test_natural_gradient_follows_a_changed_loss(preset, event, tmp_path):
+    """Annealed weights (changed at iteration 0) and resampled points change L in a monitor: the
+    solver re-evaluates L and ∇L before its next step instead of failing its line search against
+    the old loss (it stopped at iteration 0 / 5 with DIVERGED_LS_FAILURE)."""
+    rep = tmp_path / "r.json"
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-pinn_optimizer", preset, "-tao_max_it", "20", *event,
+                       "-pinn_report", str(rep))
+    assert proc.returncode == 0, proc.stdout[-800:] + proc.stderr[-800:]
+    data = json.loads(rep.read_text())
+    assert data["iterations"] == 20 and data["loss"] < 1e-2 * data["initial_loss"]

@@ -12,8 +12,8 @@ sampling (RAD) and annealed loss weights (:mod:`pinntao.weights`), driven by a T
 - **Weights** (``-pinn_weights annealing``): Algorithm 1 of the gradient-pathologies paper.
 
 Changing points or weights changes L under the solver: each event tells a python TAO context
-with ``objective_changed`` (SAV recomputes L and ∇L). TAO's own line-search solvers keep their
-stale f for one line search and their quasi-Newton pairs mix the two losses (see docs/index.md).
+with ``objective_changed`` (SAV and the natural-gradient types recompute L and ∇L). TAO's own
+line-search solvers get a shifted, continuous f and fresh L-BFGS pairs instead (see docs/index.md).
 """
 
 from __future__ import annotations

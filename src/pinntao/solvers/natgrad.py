@@ -93,6 +93,12 @@ class NaturalGradient:
         self.opts: dict[str, Any] = {}
         self.message = ""
         self.stats: dict[str, Any] = {}
+        self._stale = False
+
+    def objective_changed(self, tao: PETSc.TAO) -> None:
+        """The loss changed in a monitor (new points, batch or loss weights): L and ∇L are
+        re-evaluated at θ before the next step, so the line search compares like with like."""
+        self._stale = True
 
     def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
         """The PC's sketch state and this solver's damping, line-search and stall-test state."""
@@ -309,6 +315,7 @@ class NaturalGradient:
         self._best = best = [math.inf]  # best loss per iteration, for the stall test
         self._resume_state()
 
+        self._stale = False  # set again by a monitor that changes the loss (objective_changed)
         f = tao.computeObjectiveGradient(x, g)  # before the first iteration: in no phase
         its = 0
         tao.setIterationNumber(0)
@@ -319,6 +326,10 @@ class NaturalGradient:
                 tao.setConvergedReason(R.DIVERGED_MAXITS)
                 break
             t_it = time.perf_counter()
+            if self._stale:  # a monitor changed the loss: f, ∇L at θ on it; the stall test starts over
+                f = tao.computeObjectiveGradient(x, g)
+                best[:] = [math.inf]
+                self._stale = False
             eta, have_grad, f_new, failed = 0.0, False, f, ""
             for attempt in range(self.opts["retries"] + 1):
                 mu = self._mu(f)
