@@ -18,13 +18,14 @@ from .comm import split_range, to_numpy
 def grid_axes(obj: Any, per_dim: int = 0) -> list[np.ndarray]:
     """Node coordinates per dimension of the problem's box (``per_dim`` 0: the evaluation grid's)."""
     dom = obj.problem.domain
-    per = per_dim or obj.problem.eval_per_dim or {1: 1001, 2: 101, 3: 31}.get(dom.dim, 11)
+    per = per_dim or obj.problem.eval_nodes()
     return [np.linspace(a, b, per) for a, b in zip(dom.lo, dom.hi, strict=True)]
 
 
-def grid_values(obj: Any, x: PETSc.Vec, per_dim: int = 0) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-    """(axes, {u, exact, error}) on the grid, the points in VTK order (x fastest). Collective: each
-    rank evaluates its share of the points, rank 0 receives them all."""
+def grid_values(obj: Any, x: PETSc.Vec, per_dim: int = 0) -> tuple[list[np.ndarray], np.ndarray,
+                                                                     dict[str, np.ndarray]]:
+    """(axes, points, {u, exact, error}) on the grid, the points in VTK order (x fastest).
+    Collective: each rank evaluates its share of the points, rank 0 receives them all."""
     import torch
 
     axes = grid_axes(obj, per_dim)
@@ -37,25 +38,24 @@ def grid_values(obj: Any, x: PETSc.Vec, per_dim: int = 0) -> tuple[list[np.ndarr
         u, ref = to_numpy(obj.model.u(theta, xs)), to_numpy(obj.problem.exact(xs))
     parts = obj.mpi.gather(np.stack([u, ref]), root=0) if obj.size > 1 else [np.stack([u, ref])]
     if obj.rank != 0:
-        return axes, {}
+        return axes, pts, {}
     uu, rr = np.concatenate(parts, axis=1)
     if uu.ndim == 1:
-        return axes, {"u": uu, "exact": rr, "error": uu - rr}
+        return axes, pts, {"u": uu, "exact": rr, "error": uu - rr}
     names = obj.problem.field_names or tuple(f"u{k}" for k in range(uu.shape[1]))  # a system: one array per field
     out = {}
     for k, name in enumerate(names):
         out.update({name: uu[:, k], f"exact_{name}": rr[:, k], f"error_{name}": uu[:, k] - rr[:, k]})
-    return axes, out
+    return axes, pts, out
 
 
 def vts_bytes(obj: Any, x: PETSc.Vec, per_dim: int = 0) -> bytes:
     """The .vts file's content on rank 0 (empty bytes elsewhere). Collective."""
-    axes, fields = grid_values(obj, x, per_dim)
+    axes, pts, fields = grid_values(obj, x, per_dim)
     if not fields:
         return b""
     dims = [len(a) for a in axes] + [1] * (3 - len(axes))
-    mesh = np.meshgrid(*(list(axes) + [np.zeros(1)] * (3 - len(axes))), indexing="ij")
-    coords = np.stack([m.transpose().ravel() for m in mesh], axis=1)
+    coords = np.hstack([pts, np.zeros((pts.shape[0], 3 - pts.shape[1]))])  # VTK points are 3-D
     extent = " ".join(f"0 {n - 1}" for n in dims)
 
     def arr(name: str, data: np.ndarray, ncomp: int = 1) -> str:

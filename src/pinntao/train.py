@@ -262,9 +262,8 @@ class Trainer:
         self.method = opts["optimizer"]
         user = {k for k in db.getAll() if k.startswith(self.prefix)}
         self.applied = apply_preset(self.method, prefix=self.prefix) if self.method else []
-        if "hessian" not in given:  # a preset may choose the operator (-<prefix>pinn_hessian)
-            opts["hessian"] = self.options.read(self.prefix)["hessian"] if db.hasName(full + "hessian") else (
-                hessian or "gauss_newton")
+        if "hessian" not in given and db.hasName(full + "hessian"):  # the preset chose the operator
+            opts["hessian"] = self.options.read(self.prefix)["hessian"]
         for flag in ("checkpoint", "report", "save", "vts"):
             check_output(objective.mpi, opts[flag], f"-{full}{flag}")
         checkpoint = opts["checkpoint"]

@@ -123,10 +123,13 @@ class Problem:
             out[b.name] = pts
         return out
 
+    def eval_nodes(self) -> int:
+        """Nodes per dimension of the evaluation grid (``eval_per_dim``, else picked by dimension)."""
+        return self.eval_per_dim or {1: 1001, 2: 101, 3: 31}.get(self.dim, 11)
+
     def eval_points(self) -> np.ndarray:
         """Fixed evaluation grid for the relative L2 error."""
-        per = self.eval_per_dim or {1: 1001, 2: 101, 3: 31}.get(self.dim, 11)
-        return self.domain.eval_points(per)
+        return self.domain.eval_points(self.eval_nodes())
 
 
 __all__ = ["SAMPLINGS", "Block", "Box", "Domain", "JetResidual", "PointResidual", "Problem"]
