@@ -39,3 +39,29 @@ def dense(op: PETSc.Mat, n: int) -> np.ndarray:
         op.mult(x, y)
         cols.append(y.getArray().copy())
     return np.stack(cols, axis=1)
+
+
+def gram_pc(obj: PinnObjective, x: PETSc.Vec, pc_type: str, mu: float = 0.0, **opts: object):
+    """A preonly KSP on the Gram shell G (+ μI, recorded as NaturalGradient records it) at x with
+    the PCPYTHON ``pc_type``, set up from ``opts`` (options removed again); returns (ksp, pc)."""
+    obj.set_linearization(x)
+    G = obj.gram_mat()
+    if mu:
+        G.shift(mu)
+        G.getPythonContext().damping = mu  # what NaturalGradient records beside its MatShift
+    ksp = PETSc.KSP().create()
+    ksp.setOperators(G, G)
+    ksp.setType("preonly")
+    pc = ksp.getPC()
+    pc.setType("python")
+    pc.setPythonType(pc_type)
+    db = PETSc.Options()
+    for k, v in opts.items():
+        db.setValue(k, str(v))
+    try:
+        pc.setFromOptions()
+    finally:
+        for k in opts:
+            db.delValue(k)
+    ksp.setUp()
+    return ksp, pc

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, petsc_options, run_mpi
-from helpers import perturbed_theta, tiny_objective
-from petsc4py import PETSc
+from helpers import gram_pc, perturbed_theta, tiny_objective
 
 from pinntao.models import build_mlp
 from pinntao.objective import PinnObjective
@@ -39,23 +38,6 @@ def test_relative_cut_is_scale_free_and_matches_dense(scale):
     assert (absolute.rank == want) == (scale == 1.0 and abs(lam[0].item() - 1) < 0.5)  # an absolute cut is not
 
 
-def _pc(obj, x, pc_type, mu, **opts):
-    obj.set_linearization(x)
-    G = obj.gram_mat()
-    G.shift(mu)
-    G.getPythonContext().damping = mu  # what NaturalGradient records beside its MatShift
-    ksp = PETSc.KSP().create()
-    ksp.setOperators(G, G)
-    ksp.setType("preonly")
-    pc = ksp.getPC()
-    pc.setType("python")
-    pc.setPythonType(pc_type)
-    with petsc_options(**opts):
-        pc.setFromOptions()
-    ksp.setUp()
-    return ksp, pc
-
-
 @pytest.mark.parametrize(
     "pc_type,opts",
     [
@@ -70,7 +52,7 @@ def test_damped_pc_is_the_dense_damped_solve(pc_type, opts):
     x = perturbed_theta(obj)
     _, J, r = _dense_J(obj, x)
     for mu in (1e-2, 1e-4):
-        ksp, pc = _pc(obj, x, pc_type, mu, **opts)
+        ksp, pc = gram_pc(obj, x, pc_type, mu, **opts)
         b, y = obj.create_vec(), obj.create_vec()
         rhs = J.T @ r
         b.setArray(rhs.numpy())

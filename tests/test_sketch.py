@@ -4,8 +4,7 @@ apply U Λ⁻¹ Uᵀ; ENGD's kernel (Woodbury) form equals the dense pseudo-inve
 import numpy as np
 import pytest
 import torch
-from conftest import petsc_options
-from helpers import perturbed_theta, tiny_objective
+from helpers import gram_pc, perturbed_theta, tiny_objective
 from petsc4py import PETSc
 
 from pinntao.errors import PinnInputError
@@ -79,26 +78,13 @@ def test_bad_sketch_arguments(args):
         check_sketch_args(*args)
 
 
-def _pc(obj, x, pc_type, **opts):
-    obj.set_linearization(x)
-    G = obj.gram_mat()
-    ksp = PETSc.KSP().create()
-    ksp.setOperators(G, G)
-    ksp.setType("preonly")
-    pc = ksp.getPC()
-    pc.setType("python")
-    pc.setPythonType(pc_type)
-    with petsc_options(**opts):
-        pc.setFromOptions()
-    pc.setUp()
-    return ksp, pc
 
 
 @pytest.mark.parametrize("passes", [1, 2])
 def test_sketch_pc_applies_U_inv_lambda_Ut(passes):
     obj = tiny_objective()
     x = perturbed_theta(obj)
-    _ksp, pc = _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=20, pc_sketch_passes=passes)
+    _ksp, pc = gram_pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=20, pc_sketch_passes=passes)
     b, y = obj.create_vec(), obj.create_vec()
     b.setArray(np.sin(np.arange(obj.n_params)))
     pc.apply(b, y)
@@ -120,7 +106,7 @@ def test_full_sketch_pc_is_the_pseudo_inverse():
     obj = tiny_objective(layers=(4, 3))
     x = perturbed_theta(obj)
     # a well-conditioned cut (1e-6): tiny eigenpairs are too inaccurate to compare
-    _, pc = _pc(
+    _, pc = gram_pc(
         obj,
         x,
         "pinntao.pc.SketchedPseudoInverse",
@@ -128,7 +114,7 @@ def test_full_sketch_pc_is_the_pseudo_inverse():
         pc_sketch_oversample=0,
         pc_sketch_tol=1e-6,
     )
-    _, pce = _pc(obj, x, "pinntao.pc.ExactPseudoInverse", pc_engd_form="gram", pc_engd_tol=1e-6)
+    _, pce = gram_pc(obj, x, "pinntao.pc.ExactPseudoInverse", pc_engd_form="gram", pc_engd_tol=1e-6)
     b, y, ye = obj.create_vec(), obj.create_vec(), obj.create_vec()
     b.setArray(np.cos(np.arange(obj.n_params)))
     pc.apply(b, y)
@@ -141,7 +127,7 @@ def test_full_sketch_pc_is_the_pseudo_inverse():
 def test_engd_pc_matches_dense_pinv(form):
     obj = tiny_objective(layers=(6, 6), n_int=20, n_bnd=8)  # N = 28 < P = 67
     x = perturbed_theta(obj)
-    _, pc = _pc(obj, x, "pinntao.pc.ExactPseudoInverse", pc_engd_form=form, pc_engd_tol=1e-9)
+    _, pc = gram_pc(obj, x, "pinntao.pc.ExactPseudoInverse", pc_engd_form=form, pc_engd_tol=1e-9)
     theta = obj.gather(x)
     J = torch.func.jacrev(obj.residual)(theta)
     b, y = obj.create_vec(), obj.create_vec()
@@ -155,7 +141,7 @@ def test_engd_pc_matches_dense_pinv(form):
 def test_nystrom_pc_is_spd_and_scaled_identity_off_subspace():
     obj = tiny_objective()
     x = perturbed_theta(obj)
-    _, pc = _pc(obj, x, "pinntao.pc.NystromPC", pc_sketch_rank=10)
+    _, pc = gram_pc(obj, x, "pinntao.pc.NystromPC", pc_sketch_rank=10)
     ctx = pc.getPythonContext()
     b, y = obj.create_vec(), obj.create_vec()
     pc.apply(b, y)  # the factor is computed lazily at the first apply
@@ -191,5 +177,5 @@ def test_bad_pc_option_is_a_clear_error():
     x = perturbed_theta(obj)
     PinnInputError.last = None
     with pytest.raises(PETSc.Error):
-        _pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=0)
+        gram_pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=0)
     assert "-pc_sketch_rank" in str(PinnInputError.last) and "> 0" in str(PinnInputError.last)
