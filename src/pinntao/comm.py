@@ -86,5 +86,9 @@ def abort_all(mpicomm, message: str, code: int = 1) -> None:
     where = f" (rank {rank} of {size}; aborting all ranks)" if size > 1 else ""
     print(f"pinntao: error: {message}{where}", file=sys.stderr, flush=True)
     if size > 1:
+        import time
+
+        sys.stdout.flush()
+        time.sleep(0.5)  # let the launcher forward the line: MPI_Abort kills the ranks, pending output with them
         mpicomm.Abort(code)
     raise SystemExit(code)
