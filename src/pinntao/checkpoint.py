@@ -7,14 +7,14 @@ integer-coded data, truncated files, archives, text.
 
 from __future__ import annotations
 
-import os
+import io
 import zipfile
 from typing import IO
 
 import numpy as np
 
 from .errors import PinnInputError
-from .io import atomic_write
+from .io import atomic_write, read_input
 
 PETSC_VEC_CLASSID = 1211214
 _NPY_MAGIC = b"\x93NUMPY"
@@ -45,34 +45,36 @@ def save_theta(fh: IO[bytes], path: str, theta: np.ndarray) -> None:
     fh.write(theta.astype(">f8").tobytes())
 
 
-def _read_npy(path: str, flag: str) -> np.ndarray:
-    with open(path, "rb") as fh:
-        try:
-            version = np.lib.format.read_magic(fh)
-            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            _shape, _fortran, dtype = reader(fh)
-        except Exception as exc:
-            raise PinnInputError(f"{flag}: {path!r} has a corrupt .npy header ({exc})") from None
+def _read_npy(data: bytes, path: str, flag: str) -> np.ndarray:
+    fh = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(fh)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        _shape, _fortran, dtype = reader(fh)
+    except Exception as exc:
+        raise PinnInputError(f"{flag}: {path!r} has a corrupt .npy header ({exc})") from None
     if dtype.hasobject:
         raise PinnInputError(f"{flag}: {path!r} holds Python objects (dtype {dtype}); save θ as a float64 array")
     if dtype.kind not in "f":
         raise PinnInputError(f"{flag}: {path!r} holds dtype {dtype}; θ must be real floating point (float64)")
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:
         raise PinnInputError(f"{flag}: {path!r} is truncated or corrupt ({exc})") from None
     return np.asarray(arr)
 
 
-def _read_petsc_binary(path: str, flag: str, size: int) -> np.ndarray:
-    with open(path, "rb") as fh:
-        head = np.frombuffer(fh.read(16), dtype=">i4")
+def _read_petsc_binary(data: bytes, path: str, flag: str) -> np.ndarray:
+    size = len(data)
+    head = np.frombuffer(data[:16][: len(data[:16]) // 4 * 4], dtype=">i4")
     if head.size < 2:
         raise PinnInputError(f"{flag}: {path!r} is a truncated PETSc binary Vec")
     for int_bytes in (4, 8):  # PetscInt of 32 or 64 bits
+        if int_bytes == 8 and head.size < 3:
+            continue
         n = int(head[1]) if int_bytes == 4 else int(np.frombuffer(head[1:3].tobytes(), dtype=">i8")[0])
         if n >= 0 and size == 4 + int_bytes + 8 * n:
-            return np.fromfile(path, dtype=">f8", offset=4 + int_bytes, count=n).astype(np.float64)
+            return np.frombuffer(data, dtype=">f8", offset=4 + int_bytes, count=n).astype(np.float64)
     n = int(head[1])
     raise PinnInputError(
         f"{flag}: {path!r} is a truncated or malformed PETSc binary Vec ({size} bytes; a real float64 Vec of "
@@ -80,21 +82,21 @@ def _read_petsc_binary(path: str, flag: str, size: int) -> np.ndarray:
     )
 
 
+def theta_max_bytes(n_params: int) -> int:
+    """The largest plausible θ file: 8 bytes a parameter plus 1 MiB for headers (and a wrong shape,
+    still reported as such); anything larger is refused before it is read."""
+    return 8 * int(n_params) + 2**20
+
+
 def load_theta(path: str, n_params: int, flag: str = "-pinn_load") -> np.ndarray:
     """θ from a .npy file or a PETSc binary Vec, validated: shape (n_params,), real, finite."""
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            magic = fh.read(8)
-    except OSError as exc:
-        raise PinnInputError(f"{flag}: cannot read {path!r}: {exc.strerror or exc}") from None
-    if os.path.isdir(path):
-        raise PinnInputError(f"{flag}: cannot read {path!r}: it is a directory")
+    data = read_input(path, flag, theta_max_bytes(n_params))  # a regular file of plausible size, or one line
+    magic = data[:8]
     if magic.startswith(_NPY_MAGIC):
-        theta = _read_npy(path, flag)
+        theta = _read_npy(data, path, flag)
     elif magic[:4] == PETSC_VEC_CLASSID.to_bytes(4, "big"):
-        theta = _read_petsc_binary(path, flag, size)
-    elif zipfile.is_zipfile(path):
+        theta = _read_petsc_binary(data, path, flag)
+    elif zipfile.is_zipfile(io.BytesIO(data)):
         raise PinnInputError(f"{flag}: {path!r} is an archive (.npz/zip); give θ as a .npy file or a PETSc binary Vec")
     else:
         raise PinnInputError(

@@ -344,6 +344,7 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     adapt = Adaptation(obj, opts)  # batches, RAD, annealed weights: bad values fail here, before training
     if adapt.active:
         adapt.attach(trainer.tao)
+        trainer.state_hooks.append(adapt)  # its points, weights and batch index go into the restart state
         trainer.report_fields.update(adapt.report())  # live lists, filled during the solve
     ctx = trainer.tao.getPythonContext() if trainer.tao_type == "python" else None
     if isinstance(getattr(ctx, "energy", None), list):  # the SAV family's modified energy r² per iteration
@@ -362,6 +363,8 @@ STATUS_TEXT = {
 def summary(rep: dict[str, Any]) -> str:
     msg = f"  ({rep['message']})" if rep.get("message") else ""
     status = STATUS_TEXT.get(rep.get("status", "ok"), "")
+    if rep.get("status") == "loss_increased" and rep.get("compared"):
+        status += f" (compared: {rep['compared']['quantity']})"
     if not status and rep.get("exit_code") == 4:
         status = "OUTPUT FAILED: the report or the final checkpoint could not be written"
     status = f"\n  {status} (exit {rep['exit_code']})" if status else ""
@@ -412,9 +415,11 @@ def init_petsc(argv: list[str]) -> str | None:
 
     import petsc4py
 
-    for i, tok in enumerate(argv[:-1]):
-        if tok == "-options_file" and not os.path.isfile(argv[i + 1]):
-            return f"-options_file: cannot read {argv[i + 1]!r}: no such file"
+    from .io import check_options_files
+
+    bad = check_options_files(argv)  # regular files, no include cycle: before PETSc reads them
+    if bad:
+        return bad
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as cap:

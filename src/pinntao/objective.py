@@ -373,6 +373,8 @@ def check_problem(problem: Problem, model: FlatModel, points: dict[str, np.ndarr
     xe = torch.as_tensor(problem.eval_points()[:n], dtype=model.dtype, device=model.device)
     try:
         ue = problem.exact(xe)
+    except PinnInputError:
+        raise  # already one line naming what was wrong (e.g. a reference cache that is not a regular file)
     except Exception as exc:
         raise PinnInputError(f"problem {problem.name!r}: exact() failed on {n} points: "
                              f"{type(exc).__name__}: {exc}") from None

@@ -7,6 +7,7 @@ PETSc-style ``-help`` lines, and renders the options table in docs/options.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ class Option:
     choices: Sequence[str] | None = None
     check: Callable[[Any], bool] | None = None
     check_text: str = ""
+    finite: bool = True  # a float option refuses inf and nan unless declared otherwise
 
     def convert(self, raw: str, flag: str) -> Any:
         try:
@@ -69,6 +71,9 @@ class Option:
         return val
 
     def validate(self, val: Any, flag: str) -> None:
+        if self.kind == "float" and self.finite and val is not None and not math.isfinite(val):
+            must = f"finite and {self.check_text}" if self.check_text else "finite"
+            raise PinnInputError(f"{flag}: {val!r} is not allowed; must be {must}")
         if self.choices is not None and val not in self.choices:
             raise PinnInputError(f"{flag}: unknown value {val!r}; allowed: {', '.join(self.choices)}")
         if self.check is not None and val is not None and not self.check(val):

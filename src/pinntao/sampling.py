@@ -19,6 +19,7 @@ line-search solvers get a shifted, continuous f and fresh L-BFGS pairs instead (
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -71,13 +72,19 @@ def local_slices(obj: Any, points: dict[str, np.ndarray]) -> dict[str, np.ndarra
     return local
 
 
-def set_points(obj: Any, points: dict[str, np.ndarray], multipliers: dict[str, float]) -> None:
-    """Evaluate the objective on these global points with block weights × multipliers (a batch may
-    have fewer points than the full set: then TAO brgn's residual Vec no longer fits, see attach)."""
+def weighted_residual(obj: Any, points: dict[str, np.ndarray], multipliers: dict[str, float]) -> Residual:
+    """This rank's residual on these global points with block weights × multipliers."""
     counts = {k: int(v.shape[0]) for k, v in points.items()}
     res = Residual(obj.problem, obj.model, local_slices(obj, points), counts)
     for lb in res.blocks:
         lb.scale = math.sqrt(multipliers.get(lb.block.name, 1.0) * lb.block.weight / counts[lb.block.name])
+    return res
+
+
+def set_points(obj: Any, points: dict[str, np.ndarray], multipliers: dict[str, float]) -> None:
+    """Evaluate the objective on these global points with block weights × multipliers (a batch may
+    have fewer points than the full set: then TAO brgn's residual Vec no longer fits, see attach)."""
+    res = weighted_residual(obj, points, multipliers)
     obj.residual, obj.n_local = res, res.n_local
     obj._jac = None  # the cached J belongs to the old points / weights
     obj.points_version = getattr(obj, "points_version", 0) + 1
@@ -164,6 +171,8 @@ class Adaptation:
         self.tao: PETSc.TAO | None = None
         self._batch_index: int | None = None
         self.offset = 0.0  # TAO built-ins: f = L + offset, continuous across events
+        self.its_offset = 0  # iterations done before a restart: TAO counts from 0 again
+        self.done = -1  # the last iteration whose events were applied (a restart must not repeat them)
 
     @property
     def active(self) -> bool:
@@ -193,6 +202,9 @@ class Adaptation:
     def update(self, its: int, theta: torch.Tensor) -> bool:
         """The events due at iteration ``its`` (θ the current iterate); True if L changed."""
         o, changed, refill = self.opts, False, False
+        if its <= self.done:  # applied before the checkpoint this run resumed from
+            return False
+        self.done = its
         if self.rad and its > 0 and its % o["resample_every"] == 0:
             index = its // o["resample_every"]
             for name, pool in self.pool.items():
@@ -215,7 +227,7 @@ class Adaptation:
         return changed
 
     def _monitor(self, tao: PETSc.TAO) -> None:
-        its = tao.getSolutionStatus()[0]
+        its = tao.getSolutionStatus()[0] + self.its_offset
         if self.update(its, self.obj.gather(tao.getSolution())):
             self._notify()
 
@@ -239,12 +251,14 @@ class Adaptation:
             tao.setObjectiveGradient(lambda t, x, gv: obj.objective_gradient(t, x, gv) + self.offset, g)
             tao.setUpdate(self._update)
         self.obj.loss_full = self.reference_loss
+        self.obj.compare_loss = self.compared_loss  # the Trainer's final status: θ₀ and θ on the same loss
+        self.obj.compare_what = self.compared_what()
 
     def _update(self, tao: PETSc.TAO, its: int) -> None:
         x = tao.getSolution()
         theta = self.obj.gather(x)
         before = self.obj.objective(tao, x)
-        if self.update(its, theta):
+        if self.update(its + self.its_offset, theta):
             self.offset += before - self.obj.objective(tao, x)
             g = tao.getGradient()[0]
             if g is not None:  # lmvm/nls do not recompute after the hook: ∇L of the new loss
@@ -263,6 +277,68 @@ class Adaptation:
             self._ref = Residual(self.obj.problem, self.obj.model, local_slices(self.obj, self.full), counts)
             self._ref_key = key
         return float(self.obj._sum(self._ref.loss(theta).reshape(1))[0])
+
+    def compared_what(self) -> str:
+        changes = [w for w, on in (("points", self.rad), ("weights", self.anneal)) if on]
+        base = "all points" if self.batch else "the points"
+        return (f"loss of θ₀ and of the final θ on the final {' and '.join(changes)} ({base})" if changes
+                else f"loss of θ₀ and of the final θ on {base}")
+
+    def compared_loss(self, theta: torch.Tensor) -> float:
+        """L with the final points and annealed weights on all points (not a batch), summed over
+        ranks: the loss the run's status compares for θ₀ and the final θ, so like is compared with
+        like after RAD moved the points or annealing changed the weights."""
+        res = weighted_residual(self.obj, self.full, self.weights)
+        return float(self.obj._sum(res.loss(theta).reshape(1))[0])
+
+    # -- exact restart -------------------------------------------------------------------------
+    def restart_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """What an exact restart needs: the current points (RAD moves them), the annealed weights, the
+        batch index (batches are a function of the points, seed and index), the last iteration
+        whose events ran, the built-in TAOs' f offset and the event history of the report."""
+        points = self.full if self.rad else {}
+        arrays = {f"adapt_points_{k}": np.asarray(v, dtype=np.float64) for k, v in points.items()}
+        meta = {"weights": dict(self.weights), "batch_index": self._batch_index, "drawn": self.batch_info["drawn"],
+                "done": self.done, "offset": self.offset, "history": self.history,
+                "kinds": {"batch": self.batch, "rad": self.rad, "anneal": self.anneal}}
+        return arrays, {"adapt": meta}
+
+    def load_restart_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Continue where :meth:`restart_state` left off (after :meth:`attach`, before the solve);
+        a restart file without this state (written by a run without these events) is said in one
+        line: the events start fresh from the resumed iteration."""
+        self.its_offset = int(meta["iteration"])
+        state = meta.get("adapt")
+        kinds = {"batch": self.batch, "rad": self.rad, "anneal": self.anneal}
+        if not isinstance(state, dict) or state.get("kinds") != kinds:
+            if self.obj.rank == 0:
+                print("pinntao: warning: -pinn_restart: the restart file holds no state for these batches, RAD or "
+                      "weights (another run's options); they start fresh at the resumed iteration", file=sys.stderr,
+                      flush=True)
+            self.start()
+            return
+        try:
+            if self.rad:
+                full = {k: np.asarray(arrays[f"adapt_points_{k}"], dtype=np.float64) for k in self.full}
+                if any(full[k].shape != self.full[k].shape for k in self.full):
+                    raise ValueError("point sets of another shape")
+                self.full = full
+            weights = {k: float(state["weights"][k]) for k in self.weights}
+            if not all(math.isfinite(w) and w > 0 for w in weights.values()):
+                raise ValueError("non-positive weights")
+            self.weights = weights
+            index = state["batch_index"]
+            self._batch_index = None if index is None else int(index)
+            self.done, self.offset = int(state["done"]), float(state["offset"])
+            self.batch_info["drawn"] = int(state["drawn"])
+            for key in self.history:
+                self.history[key][:] = list(state["history"].get(key, []))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PinnInputError(f"-pinn_restart: the batch/RAD/weights state is malformed ({exc})") from None
+        index, self._batch_index = self._batch_index, None
+        self._install(index if self.batch else None)
+        self.batch_info["drawn"] = int(state["drawn"])  # a re-install is no new batch
+        self.obj.compare_what = self.compared_what()
 
     def finish(self) -> None:
         """After the solve: back to all current points (the final weights), for the final loss."""

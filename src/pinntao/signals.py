@@ -1,14 +1,45 @@
 """SIGINT/SIGTERM: the first one asks the run to stop cleanly at the next iteration (the
 Trainer agrees on it across ranks, writes the final checkpoint and report); a second one
-abandons the run at once."""
+abandons the run at once. Before that (``python -m pinntao`` importing torch and PETSc, a few
+seconds), :func:`guard_startup` turns either signal into one line and exit 128 + signal."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
 _received = 0
 _installed: dict[int, object] = {}
+_startup: dict[int, object] = {}  # the handlers guard_startup() replaced
+_stderr_fd = -1  # stderr as it was at start-up (init_petsc redirects fd 2 for a while)
+
+
+def _startup_handler(signum: int, frame: object) -> None:
+    from .io import env_rank
+
+    if env_rank() == 0:
+        msg = f"pinntao: error: interrupted by {name(signum)} during start-up; nothing was trained\n"
+        try:
+            os.write(_stderr_fd if _stderr_fd >= 0 else 2, msg.encode())
+        except OSError:
+            pass
+    raise SystemExit(exit_code(signum))
+
+
+def guard_startup() -> None:
+    """Until :func:`install`: SIGINT or SIGTERM ends the process with one line on stderr (rank 0)
+    and exit 130 / 143, instead of a KeyboardInterrupt traceback from inside an import."""
+    global _stderr_fd
+    if threading.current_thread() is not threading.main_thread() or _startup:
+        return
+    try:
+        _stderr_fd = os.dup(2)
+        os.set_inheritable(_stderr_fd, False)
+    except OSError:
+        _stderr_fd = -1
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        _startup[sig] = signal.signal(sig, _startup_handler)
 
 
 def _handler(signum: int, frame: object) -> None:
@@ -24,7 +55,8 @@ def install() -> None:
         return
     for sig in (signal.SIGINT, signal.SIGTERM):
         if sig not in _installed:
-            _installed[sig] = signal.signal(sig, _handler)
+            old = signal.signal(sig, _handler)
+            _installed[sig] = _startup.pop(sig, old)  # uninstall() restores what was there before pinntao
 
 
 def uninstall() -> None:

@@ -59,6 +59,7 @@ class Result:
     signal: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)
     output_failed: bool = False
+    compared: dict[str, Any] = field(default_factory=dict)  # what the status compared: quantity, initial, final
 
     @property
     def exit_code(self) -> int:
@@ -91,19 +92,26 @@ def read_restart(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     import os
     import zipfile
 
-    cand = path if zipfile.is_zipfile(path) else restart_path(path)
-    if not os.path.isfile(cand):
+    from .io import RESTART_MAX_BYTES, check_input, check_restart_meta, open_input
+
+    given = os.path.lexists(path)
+    if given:
+        check_input(path, "-pinn_restart", RESTART_MAX_BYTES)  # a FIFO or device: one line, never opened
+    cand = path if given and zipfile.is_zipfile(path) else restart_path(path)
+    if not os.path.lexists(cand):
         raise PinnInputError(f"-pinn_restart: no restart state at {cand!r} (written by -pinn_checkpoint)")
-    try:
-        with np.load(cand, allow_pickle=False) as z:
-            arrays = {k: np.asarray(z[k]) for k in z.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
-    except Exception as exc:
-        raise PinnInputError(f"-pinn_restart: {cand!r} is not a readable restart file ({exc})") from None
-    if meta.get("format") != RESTART_FORMAT or "theta" not in arrays:
+    with open_input(cand, "-pinn_restart", RESTART_MAX_BYTES) as fh:
+        try:
+            with np.load(fh, allow_pickle=False) as z:
+                arrays = {k: np.asarray(z[k]) for k in z.files}
+            meta = json.loads(arrays.pop("meta").tobytes().decode())
+        except Exception as exc:
+            raise PinnInputError(f"-pinn_restart: {cand!r} is not a readable restart file ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != RESTART_FORMAT or "theta" not in arrays:
         raise PinnInputError(f"-pinn_restart: {cand!r} is not a {RESTART_FORMAT} file")
     if not all(np.all(np.isfinite(a)) for a in arrays.values()):
         raise PinnInputError(f"-pinn_restart: {cand!r} holds non-finite values")
+    check_restart_meta(meta, f"-pinn_restart: {cand!r}")
     return arrays, meta
 
 
@@ -286,6 +294,8 @@ class Trainer:
         self._state_file = (OutputFile(restart_path(checkpoint), "restart state")
                             if checkpoint and objective.rank == 0 else None)
         self._resume: dict[str, Any] | None = None
+        self.state_hooks: list[Any] = []  # more restart state (sampling.Adaptation): restart_state/load_restart_state
+        self._theta0: np.ndarray | None = None  # θ₀, for a status that compares like with like
         self._offset = 0
         self._wall0 = 0.0
         self._loss0 = math.nan
@@ -418,6 +428,12 @@ class Trainer:
             "tao_type": self.tao_type, "solver": type(ctx).__name__ if ctx is not None else self.tao_type,
             "solver_scalars": scalars, "options": PETSc.Options().getAll(),
         }
+        if self._theta0 is not None:
+            arrays["theta0"] = self._theta0
+        for hook in self.state_hooks:
+            more_arrays, more_meta = hook.restart_state()
+            arrays.update(more_arrays)
+            meta.update(more_meta)
         return arrays, meta
 
     def resume(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> PETSc.Vec:
@@ -436,6 +452,17 @@ class Trainer:
         x = self.obj.create_vec()
         self.obj.set_from_full(x, arrays["theta"])
         return x
+
+    def _warn_inexact_resume(self, ctx: Any) -> None:
+        """One line when the resumed run cannot follow the interrupted one exactly: what restarts fresh
+        (a python context's ``resume_note(tao)``; TAO's built-in types keep their state private)."""
+        if ctx is None:
+            note = f"TAO {self.tao_type} keeps its internal state (e.g. the L-BFGS history) private; it restarts empty"
+        else:
+            note = ctx.resume_note(self.tao) if hasattr(ctx, "resume_note") else ""
+        if note and self.obj.rank == 0:
+            print(f"pinntao: warning: -pinn_restart: the resumed run is approximate: {note}", file=sys.stderr,
+                  flush=True)
 
     # -- the solve ---------------------------------------------------------------------------
     def _run_tao(self) -> None:
@@ -484,7 +511,12 @@ class Trainer:
             ctx = self._solver_ctx()
             if hasattr(ctx, "load_restart_state"):
                 ctx.load_restart_state(self.tao, {**meta["solver_scalars"], **state})
+            for hook in self.state_hooks:
+                hook.load_restart_state(resume["arrays"], meta)
+            self._warn_inexact_resume(ctx)
         x = x if x is not None else self.initial_vec()
+        theta0 = resume["arrays"].get("theta0") if resume is not None else self._theta_full(x)
+        self._theta0 = theta0 if theta0 is not None and theta0.shape == (self.obj.n_params,) else None
         self.obj.nonfinite = False
         loss0 = self.obj.loss_full(self.obj.gather(x))
         if resume is not None and resume["meta"]["initial_loss"] is not None:
@@ -523,12 +555,14 @@ class Trainer:
         err = self.obj.rel_l2(x)
         if not self.history or self.history[-1][0] != its:
             self.history.append([its, wall, loss, err])
-        status = self._status(reason, loss, loss0)
+        compared = self._compared(x, loss, loss0)
+        status = self._status(reason, compared["final"], compared["initial"])
         if self.checkpoint and not self.write_checkpoint(x, its, loss):
             self._message += ("; " if self._message else "") + "the final checkpoint could not be written"
         res = Result(its, reason_name(reason), loss, err, wall, self.history, self._message, loss0, status,
                      self._signal, self.outputs())
         res.output_failed = "final checkpoint could not" in self._message  # agreed by every rank
+        res.compared = compared
         self._write_outputs(x, res)
         return x, res
 
@@ -546,7 +580,7 @@ class Trainer:
             "converged_reason": res.converged_reason, "status": res.status, "exit_code": res.exit_code,
             "message": res.message, "initial_loss": res.initial_loss, "loss": res.loss, "rel_l2": res.rel_l2,
             "max_err": obj.max_error(x), "wall_s": res.wall_s, "evaluations": dict(obj.counts),
-            "history": res.history, "outputs": res.outputs,
+            "history": res.history, "outputs": res.outputs, "compared": res.compared,
             "versions": {"torch": torch.__version__, "petsc": ".".join(map(str, PETSc.Sys.getVersion()))},
             **self.report_fields,
         }
@@ -603,6 +637,19 @@ class Trainer:
                 return loss
         self._message = "non-finite loss and no finite iterate to restore: θ is unusable"
         return math.nan
+
+    def _compared(self, x: PETSc.Vec, loss: float, loss0: float) -> dict[str, Any]:
+        """The two numbers the status compares: the losses of θ₀ and of the final θ, on the same points
+        and weights. After RAD or annealing (the objective's ``compare_loss``) both are evaluated
+        on the final points and weights; otherwise the initial and final loss are already alike."""
+        what = getattr(self.obj, "compare_what", "")
+        if what and self._theta0 is not None and math.isfinite(loss):
+            import torch
+
+            t0 = torch.as_tensor(self._theta0, dtype=self.obj.model.dtype, device=self.obj.model.device)
+            return {"quantity": what, "initial": self.obj.compare_loss(t0),
+                    "final": self.obj.compare_loss(self.obj.gather(x))}
+        return {"quantity": "loss of θ₀ and of the final θ on the training points", "initial": loss0, "final": loss}
 
     def _status(self, reason: int, loss: float, loss0: float) -> str:
         if self._signal:

@@ -4,6 +4,7 @@ module here and register it in :data:`PROBLEMS` (or pass your own Problem to the
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 
 from ..errors import PinnInputError
@@ -38,6 +39,35 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
 }
 
 
+def _integer(lo: int, hi: int) -> tuple[Callable[[float], bool], str]:
+    return (lambda v: v == int(v) and lo <= v <= hi), f"an integer in [{lo}, {hi}]"
+
+
+_POSITIVE: tuple[Callable[[float], bool], str] = ((lambda v: v > 0), "> 0")
+
+#: the valid range of each problem parameter (others: any finite number), checked by get_problem
+PARAM_RANGES: dict[str, dict[str, tuple[Callable[[float], bool], str]]] = {
+    "anisotropic_poisson2d": {"a": ((lambda v: abs(v) < 1), "in (-1, 1), where the operator is elliptic")},
+    "burgers1d": {"nu": _POSITIVE},
+    "heat1d": {"kappa": _POSITIVE},
+    "singular_perturbation": {"eps": _POSITIVE},
+    "poisson_lshape": {"ref_n": _integer(2, 2000)},
+    "cavity2d": {"re": _POSITIVE, "ref_n": _integer(4, 2000), "w_boundary": _POSITIVE,
+                 "corner": ((lambda v: v >= 0), ">= 0")},
+}
+
+
+def check_params(name: str, params: dict[str, float]) -> None:
+    """Each given parameter finite and in its problem's range (:data:`PARAM_RANGES`); a
+    PinnInputError names the parameter, its -pinn_param_ option and what is allowed."""
+    for key, value in params.items():
+        ok, text = PARAM_RANGES.get(name, {}).get(key, (lambda v: True, ""))
+        finite = isinstance(value, (int, float)) and math.isfinite(value)
+        if not finite or not ok(value):
+            must = f"finite and {text}" if text else "a finite number"
+            raise PinnInputError(f"-pinn_param_{key}: {value!r} is not allowed for problem {name!r}; must be {must}")
+
+
 def problem_params(name: str) -> dict[str, float]:
     """The keyword parameters of a built-in problem and their defaults."""
     factory = _factory(name)
@@ -66,7 +96,8 @@ def get_problem(name: str, params: dict[str, float] | None = None) -> Problem:
         raise PinnInputError(
             f"problem {name!r} has no parameter(s) {', '.join(unknown)}; allowed: {', '.join(allowed) or 'none'}"
         )
+    check_params(name, params)
     return factory(**params)
 
 
-__all__ = ["PROBLEMS", "Block", "Box", "Problem", "get_problem", "problem_params"]
+__all__ = ["PARAM_RANGES", "PROBLEMS", "Block", "Box", "Problem", "check_params", "get_problem", "problem_params"]

@@ -31,7 +31,7 @@ from scipy.interpolate import RegularGridInterpolator
 from scipy.sparse.linalg import spsolve
 
 from .base import Block, Box, Problem
-from .refcache import cached
+from .refcache import cached, expect_shapes
 
 #: Ghia, Ghia & Shin (1982), Table I, Re = 100: u along the vertical centerline x = 0.5
 GHIA_U_RE100 = np.array([
@@ -141,7 +141,9 @@ def _pressure(u: np.ndarray, v: np.ndarray, re: float, h: float) -> np.ndarray:
 
 def reference_cavity(re: float = 100.0, n: int = 200) -> dict[str, np.ndarray]:
     """The finite-difference reference on the (n+1)² grid (cached on disk and in memory)."""
-    return cached(f"cavity_re{re:g}_n{int(n)}", lambda: _solve_cavity(float(re), int(n)))
+    N1 = int(n) + 1
+    shapes = {"x": (N1,), **{f: (N1, N1) for f in ("u", "v", "p", "psi")}}
+    return cached(f"cavity_re{re:g}_n{int(n)}", lambda: _solve_cavity(float(re), int(n)), expect_shapes(shapes))
 
 
 def reference_values(points: np.ndarray, re: float = 100.0, n: int = 200) -> np.ndarray:

@@ -37,6 +37,11 @@ class Adam:
         self._v: PETSc.Vec | None = None
         self._t = 0  # Adam steps taken (bias correction), across restarts
         self._resume: dict[str, Any] | None = None
+        self._stale = False  # a monitor changed L (batches, RAD, weights): ∇L is recomputed before the next step
+
+    def objective_changed(self, tao: PETSc.TAO) -> None:
+        """Called by a monitor that changed the loss (pinntao.sampling): the next step uses ∇ of the new L."""
+        self._stale = True
 
     def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
         """What a restart needs besides θ: the moments and the step count."""
@@ -74,6 +79,8 @@ class Adam:
         tao.setIterationNumber(0)
         tao.monitor(0, f, g.norm(), 0.0, 0.0)
         reason = tao.checkConverged()
+        if self._stale:
+            f, self._stale = tao.computeObjectiveGradient(x, g), False
         its, max_it = 0, tao.getMaximumIterations()
         while reason == R.CONTINUE_ITERATING:
             if its >= max_it:
@@ -107,3 +114,5 @@ class Adam:
             tao.setIterationNumber(its)
             tao.monitor(its, f, g.norm(), 0.0, lr)
             reason = tao.checkConverged()
+            if self._stale:
+                f, self._stale = tao.computeObjectiveGradient(x, g), False

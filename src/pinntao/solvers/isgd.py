@@ -74,6 +74,14 @@ class ImplicitGD:
         self._resume_alpha = float(state["alpha"]) if "alpha" in state else None
         load_pc_restart_state(tao, state)
 
+    def resume_note(self, tao: PETSc.TAO) -> str:
+        """What a restart cannot restore ("" if nothing): the proximal step's nested TAO state."""
+        kind = self.opts.get("type") or self.options.read(tao.getOptionsPrefix() or "")["type"]
+        if kind == "proximal" and self.inner is not None and self.inner.getType() != PETSc.TAO.Type.PYTHON:
+            return (f"the proximal step's inner TAO ({self.inner.getType()}) keeps its state across steps "
+                    "(e.g. L-BFGS scaling) private; it restarts fresh")
+        return ""
+
     def create(self, tao: PETSc.TAO) -> None:
         # the inner solves evaluate through this Tao: TAO's default cap of 4000 evaluations would end
         # a run after ~200 proximal steps (-tao_max_funcs still sets one)

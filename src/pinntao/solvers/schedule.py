@@ -75,6 +75,19 @@ class Schedule:
     def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
         self._resume = state if "stage" in state else None
 
+    def resume_note(self, tao: PETSc.TAO) -> str:
+        """What the resumed stage cannot restore ("" if nothing): a built-in TAO stage's private state."""
+        if not self._resume or not self.stages:
+            return ""
+        i = int(self._resume["stage"])
+        st = self.stages[i]
+        if st.getType() != PETSc.TAO.Type.PYTHON:
+            return (f"stage {self.names[i]!r} (TAO {st.getType()}) keeps its internal state (e.g. the L-BFGS "
+                    "history) private; it restarts empty")
+        ctx = st.getPythonContext()
+        return f"stage {self.names[i]!r}: {ctx.resume_note(st)}" if hasattr(ctx, "resume_note") and \
+            ctx.resume_note(st) else ""
+
     # -- configuration ---------------------------------------------------------------------
     def setFromOptions(self, tao: PETSc.TAO) -> None:
         prefix = tao.getOptionsPrefix() or ""
