@@ -425,7 +425,7 @@ def init_petsc(argv: list[str]) -> str | None:
     with tempfile.TemporaryFile() as cap:
         os.dup2(cap.fileno(), 2)
         try:
-            petsc4py.init(argv)
+            petsc4py.init(["-help" if tok in ("--help", "-h") else tok for tok in argv])  # none "left" unused
             err = None
         except Exception as exc:
             err = exc
