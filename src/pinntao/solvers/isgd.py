@@ -4,8 +4,7 @@
 explicit gradient descent needs α < 2/λ_max (the stiffness of multiscale PINNs). Two variants,
 ``-tao_isgd_type``:
 
-- ``proximal``   each outer step solves the subproblem with a fresh nested TAO (no state carried
-  between steps, so a restart is exact), prefix
+- ``proximal``   each outer step solves the subproblem with a nested TAO, prefix
   ``<tao prefix>isgd_inner_`` (``-isgd_inner_tao_type lmvm|nls|ntr|python ...``, default L-BFGS,
   20 iterations). Its Hessian is the shell I + αH of the outer Tao's operator.
 - ``linearized`` one Gauss-Newton linearisation: θₙ₊₁ = θₙ − α (I + αG)⁻¹ ∇L(θₙ), solved by the
@@ -75,6 +74,14 @@ class ImplicitGD:
         self._resume_alpha = float(state["alpha"]) if "alpha" in state else None
         load_pc_restart_state(tao, state)
 
+    def resume_note(self, tao: PETSc.TAO) -> str:
+        """What a restart cannot restore ("" if nothing): the proximal step's nested TAO state."""
+        kind = self.opts.get("type") or self.options.read(tao.getOptionsPrefix() or "")["type"]
+        if kind == "proximal" and self.inner is not None and self.inner.getType() != PETSc.TAO.Type.PYTHON:
+            return (f"the proximal step's inner TAO ({self.inner.getType()}) keeps its state across steps "
+                    "(e.g. L-BFGS scaling) private; it restarts fresh")
+        return ""
+
     def create(self, tao: PETSc.TAO) -> None:
         # the inner solves evaluate through this Tao: TAO's default cap of 4000 evaluations would end
         # a run after ~200 proximal steps (-tao_max_funcs still sets one)
@@ -130,9 +137,8 @@ class ImplicitGD:
             self.inner = inner
         self.outer = tao
         H, _, _ = tao.getHessian()
-        if H is not None and H.getType() is not None:
-            if self._M is None:
-                self._M = proximal_mat(H, self.opts["alpha"])
+        if H is not None and H.getType() is not None and self._M is None:
+            self._M = proximal_mat(H, self.opts["alpha"])
             self.inner.setHessian(self._phi_hessian, self._M, self._M)
         check_tao_type(self.inner.getOptionsPrefix() or "")
         self.inner.setFromOptions()
@@ -167,12 +173,8 @@ class ImplicitGD:
 
     # -- one outer step, each variant: returns (L at the new θ, why it was rejected or "") ------
     def _proximal_step(self, tao: PETSc.TAO, x: PETSc.Vec, f: float, g_new: PETSc.Vec) -> tuple[float, str]:
-        # a fresh inner TAO per step: nothing (L-BFGS pairs, J0 scaling) carries over from one subproblem
-        # to the next, so the step depends on θₙ and α only and a restart continues exactly
-        if self.inner is not None:
-            self.inner.destroy()
-            self.inner = None
-        inner = self._inner_tao(tao)
+        assert self.inner is not None
+        inner = self.inner
         inner.setSolution(x)
         try:
             inner.solve()
