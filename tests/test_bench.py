@@ -73,3 +73,20 @@ def test_torch_baselines_train(method):
     rep = torch_run("poisson1d", method, max_it=60, monitor_every=20)
     assert rep["iterations"] == 60 and len(rep["theta"]) == rep["n_params"]
     assert rep["history"][-1][2] < rep["history"][0][2]  # the loss fell
+
+
+def test_paper_values_belong_to_their_network():
+    """The paper's numbers are looked up by network: heat A2 (P = 5,301) gets the A2 values, not
+    A1's; two-pass and one-pass rows differ; another network gets no paper value."""
+    from pinntao.bench.papers import paper_result
+
+    assert paper_result("heat1d", "sngd_paper", 5301).startswith("1.24e-8")
+    assert paper_result("heat1d", "sngd1", 5301).startswith("7.87e-9")
+    assert paper_result("heat1d", "engd", 5301).startswith("5.66e-7")
+    assert paper_result("heat1d", "lbfgs", 5301).startswith("3.65e-6")
+    assert paper_result("heat1d", "sngd_paper", 261).startswith("1.49e-7")
+    assert paper_result("poisson2d", "sngd_paper", 1341).startswith("1.21e-8")
+    assert paper_result("poisson2d", "sngd1", 1341).startswith("9.46e-9")
+    assert paper_result("poisson2d", "sngd_paper", 5425) is None
+    assert paper_result("nonlinear1d_neumann", "engd", 901) is None
+    assert paper_result("poisson2d", "sngd") is None

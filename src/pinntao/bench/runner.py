@@ -195,7 +195,7 @@ def summarize(reports: list[dict[str, Any]], threshold: float) -> list[dict[str,
                 "s_per_it": float(np.median([r["wall_s"] / max(r["iterations"], 1) for r in rs])),
                 "time_to_threshold_s": float(np.median(reached)) if len(reached) == len(rs) else None,
                 "rank": int(np.median(rank)) if rank else None,
-                "paper": paper_result(prob, label),
+                "paper": paper_result(prob, label, rs[0]["n_params"]),
             }
         )
     return rows
