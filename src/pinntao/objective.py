@@ -19,7 +19,7 @@ from petsc4py import PETSc
 from torch import Tensor
 
 from . import events
-from .comm import allreduce_sum, split_range, to_numpy
+from .comm import allreduce_sum, max_flags, split_range, to_numpy
 from .errors import PinnInputError
 from .models import FlatModel, MissingDerivative
 from .problems.base import Problem
@@ -92,6 +92,7 @@ class PinnObjective:
         self.gram_mode = gram if gram != "auto" else ("explicit" if need <= gram_memory_mb else "matfree")
         self._lin_theta: Tensor | None = None  # where operators are linearised (set by hessian())
         self._jac: tuple[Tensor, Tensor] | None = None  # cached (θ, local J)
+        self._grad_at: tuple[Tensor, np.ndarray] | None = None  # (θ, full ∇L) of the last gradient evaluation
         self.counts = {"objective": 0, "gradient": 0, "gram": 0, "hvp": 0, "jacobian": 0}
         self.nonfinite = False
 
@@ -166,10 +167,19 @@ class PinnObjective:
     def objective_gradient(self, tao: Any, x: PETSc.Vec, g: PETSc.Vec) -> float:
         self.counts["gradient"] += 1
         with events.RESIDUAL:
-            loss, grad = self.residual.loss_grad(self.gather(x))
+            theta = self.gather(x)
+            loss, grad = self.residual.loss_grad(theta)
             buf = self._sum(torch.cat([loss.reshape(1), grad]))
         self.set_from_full(g, buf[1:])
+        self._grad_at = (theta, buf[1:])
         return self._check(float(buf[0]))
+
+    def is_gradient(self, theta: Tensor, b: PETSc.Vec) -> bool:
+        """True on every rank when b is (bitwise) the gradient Jᵀr this objective last computed, at
+        θ: a solver may then use r itself (the kernel-form pseudo-inverse does). Collective."""
+        mine = self._grad_at is not None and torch.equal(self._grad_at[0], theta) and np.array_equal(
+            b.getArray(readonly=True), self._grad_at[1][self.rstart : self.rend])
+        return not bool(max_flags(self.mpi, [0.0 if mine else 1.0])[0])
 
     def gradient(self, tao: Any, x: PETSc.Vec, g: PETSc.Vec) -> None:
         self.objective_gradient(tao, x, g)

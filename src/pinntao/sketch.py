@@ -30,6 +30,7 @@ class LowRank:
     lam: Tensor
     k: int  # sketch size used
     all_lam: Tensor  # every eigenvalue of T (diagnostics and rank adaptation)
+    W: Tensor | None = None  # kernel form: the kept left singular vectors of J (N × r), J ≈ W Σ Uᵀ
 
     @property
     def rank(self) -> int:
@@ -126,10 +127,11 @@ def exact_from_jacobian(J: Tensor | None, G: Tensor | None, *, tol: float = 1e-1
         n = G.shape[0]
     else:
         assert J is not None
-        _, sig, Vh = torch.linalg.svd(J, full_matrices=False)
+        Wfull, sig, Vh = torch.linalg.svd(J, full_matrices=False)
         lam, V = sig**2, Vh.T
         n = max(J.shape)
     rtol = rtol or torch.finfo(lam.dtype).eps * n
     cut = max(tol, rtol * float(lam[0]) if lam.numel() else tol)
     keep = lam > cut
-    return LowRank(V[:, keep], lam[keep], V.shape[0] if G is not None else J.shape[0], lam)  # type: ignore[union-attr]
+    W = Wfull[:, keep] if G is None else None
+    return LowRank(V[:, keep], lam[keep], V.shape[0] if G is not None else J.shape[0], lam, W)  # type: ignore[union-attr]

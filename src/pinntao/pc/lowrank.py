@@ -312,7 +312,30 @@ class ExactPseudoInverse(_LowRankPC):
 
     def factor(self, obj: Any, theta: Tensor) -> LowRank:
         lr, self.stats["form"] = exact_factor(obj, theta, self.opts["form"], self.opts["tol"], self.opts["rtol"])
+        if lr.W is not None:  # this rank's rows of W (global J stacks the ranks' rows in rank order)
+            n = np.array(obj.mpi.allgather(obj.residual.n_local)) if obj.size > 1 else np.array([obj.residual.n_local])
+            off = int(n[: obj.rank].sum())
+            self._W_loc, self._W_theta = lr.W[off : off + int(n[obj.rank])].contiguous(), theta
         return lr
+
+    def apply(self, pc: PETSc.PC, b: PETSc.Vec, x: PETSc.Vec) -> None:
+        """Kernel form with b the gradient Jᵀr at the linearisation point: x = U (Λ + μ)⁻¹ Σ Wᵀ r,
+        from r itself. Through b = Jᵀr, rounding in b (rank-dependent summation order) reaches
+        every singular direction and is amplified by 1/σ²; through r only by 1/σ (poisson1d,
+        P = 321, N = 102: 5e-7 vs 8e-11 relative change of d when J's rows are permuted)."""
+        self._ensure_factor()
+        lr = getattr(self, "_lr", None)
+        o = self.obj
+        fresh = lr is not None and lr.W is not None and torch.equal(self._W_theta, o.theta_lin)  # not a lagged factor
+        if self.U_loc is None or not fresh or not o.is_gradient(o.theta_lin, b):
+            super().apply(pc, b, x)
+            return
+        self._damp(pc)
+        with events.RESIDUAL:
+            r_loc = o.residual(o.theta_lin)
+        c = torch.as_tensor(allreduce_sum(o.mpi, to_numpy(self._W_loc.T @ r_loc)), dtype=r_loc.dtype,
+                            device=r_loc.device)
+        x.setArray(to_numpy(self.U_loc @ (self.weights * lr.lam.sqrt() * c)))
 
 
 def exact_factor(obj: Any, theta: Tensor, form: str, tol: float, rtol: float = 0.0) -> tuple[LowRank, str]:
