@@ -100,12 +100,53 @@ def test_spring_without_momentum_is_damped_engd():
     assert abs(hm[3] - hk[3]) > 1e-6 * hk[3]
 
 
-@pytest.mark.parametrize("preset", ["sngd", "engd_kernel", "spring", "spring_nystrom"])
+@pytest.mark.parametrize("preset", ["sngd", "engd_kernel_lm", "spring", "spring_nystrom"])
 def test_lm_presets_train_with_cheap_line_search(preset):
     trainer, res = _train(preset, tao_max_it=40)
     assert res.rel_l2 < 1e-3, (preset, res)
     stats = trainer.tao.getPythonContext().stats
     assert stats["ls_evals"] / res.iterations <= 2.0, stats["ls_evals"]
+
+
+def test_engd_kernel_damping_is_a_safeguard_not_a_brake():
+    """engd_kernel keeps μ at its 1e-10 floor while the grid line search finds decreases (the
+    published Woodbury ENGD), and each step is the dense (JᵀJ + 1e-10 I)⁻¹Jᵀr step."""
+    trainer, res = _train("engd_kernel", tao_max_it=20)
+    stats = trainer.tao.getPythonContext().stats
+    assert res.iterations == 20 and stats["retries"] == 0
+    assert stats["mu"] == [1e-10] * 20, stats["mu"]
+    _, lm = _train("engd_kernel_lm", tao_max_it=20)
+    assert res.history[-1][2] < lm.history[-1][2]  # the LM brake (μ = c·L, c from 1) is slower per step
+
+
+def test_safeguard_damping_rises_after_a_rejection_and_falls_back():
+    """A line search that rejects most steps (one trial, c1 = 0.9): 'fixed' μ = 1e-10 stops,
+    'safeguard' retries with μ = floor + c·L. The rule itself: c = 0 while steps are accepted,
+    damping_init after a rejection (then ×2, ×4), ÷3 per well-predicted step, 0 again below
+    damping_min."""
+    from pinntao.solvers import NaturalGradient
+
+    common = {"tao_max_it": 10, "tao_ng_linesearch": "backtrack", "tao_ng_ls_steps": 1, "tao_ng_ls_c1": 0.9}
+    _, fixed = _train("engd_kernel", tao_ng_damping="fixed", tao_ng_damping_init=1e-10, **common)
+    assert fixed.converged_reason == "DIVERGED_LS_FAILURE" and fixed.iterations == 0, fixed
+    trainer, res = _train("engd_kernel", **common)
+    stats = trainer.tao.getPythonContext().stats
+    assert res.iterations > 0 and stats["retries"] > 0 and max(stats["mu"]) > 1e-10, (res, stats["mu"])
+
+    ng = NaturalGradient()
+    ng.opts = {"damping": "safeguard", "damping_init": 1e-2, "damping_min": 1e-6, "damping_max": 1e10}
+    ng._c, ng._nu = 0.0, 2.0
+    ng._update_damping(1.0)
+    assert ng._c == 0.0
+    ng._update_damping(-1.0)
+    assert ng._c == 1e-2
+    ng._update_damping(-1.0)
+    assert ng._c == 2e-2
+    cs = []
+    for _ in range(12):
+        ng._update_damping(1.0)
+        cs.append(ng._c)
+    assert cs[0] == pytest.approx(2e-2 / 3) and cs[-1] == 0.0 and cs == sorted(cs, reverse=True)
 
 
 def test_phase_times_sum_to_iteration_time():
@@ -149,3 +190,19 @@ def test_tao_view_and_log_events():
     assert {"PinnResidual", "PinnJacobian", "PinnFactor", "PinnLineSearch", "PCSetUp"} <= set(events)
     assert int(events["PinnFactor"][1]) == 5 and int(events["PCSetUp"][1]) >= 5
     assert float(events["PCSetUp"][3]) >= float(events["PinnFactor"][3])  # the factor is built inside PCSetUp
+
+
+def test_engd_kernel_form_is_rank_independent():
+    """ENGD with N < P (kernel form) on 1 and 2 ranks: the same loss history to 1e-6 over 12
+    iterations and within 2× after 20. Through b = Jᵀr the rank-dependent rounding of the
+    gradient was amplified by 1/σ² (6.5e-6 apart at iteration 6; 1.3e-8 vs 3.9e-4 after 20 its
+    from the command line); the PC now applies U(Λ + μ)⁻¹ΣWᵀr from r itself."""
+    hist = {}
+    for n in (1, 2):
+        proc = run_mpi(n, [str(ROOT / "tests" / "engd_ranks_check.py"), "engd", "20"])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:])
+        assert out["size"] == n and out["n"] < out["p"]
+        hist[n] = np.array(out["history"])
+    np.testing.assert_allclose(hist[2][:13], hist[1][:13], rtol=1e-6)
+    assert 0.5 < hist[2][-1] / hist[1][-1] < 2.0, (hist[1][-1], hist[2][-1])

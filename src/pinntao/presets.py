@@ -21,8 +21,12 @@ _SKETCH = [("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"),
            ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse")]
 # Levenberg-Marquardt: μ = c·L with c from the gain ratio, accept-first line search
 _LM = [("tao_ng_linesearch", "backtrack"), ("tao_ng_damping", "adaptive"), ("tao_ng_damping_init", "1")]
-_SPRING = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Spring"), ("pinn_hessian", "gauss_newton"),
-           *_LM, *_NG_STOP]
+_KERNEL = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Spring"), ("pinn_hessian", "gauss_newton")]
+_SPRING = [*_KERNEL, *_LM, *_NG_STOP]
+# the public Woodbury-ENGD code: (JJᵀ + μI)y = r with μ = 1e-10 and the grid line search; the
+# damping grows only after a rejected step (a safeguard, not a brake), and returns to 1e-10
+_WOODBURY = [*_KERNEL, ("tao_ng_linesearch", "grid"), ("tao_ng_damping", "safeguard"),
+             ("tao_ng_damping_floor", "1e-10"), *_NG_STOP]
 
 PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "adam": (
@@ -80,8 +84,13 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
          ("tao_ng_pc_python_type", "pinntao.pc.ExactPseudoInverse"), *_NG_STOP],
     ),
     "engd_kernel": (
-        "damped ENGD in kernel (Woodbury) form d = Jᵀ(JJᵀ + μI)⁻¹r, Cholesky of the N × N kernel, "
-        "Levenberg-Marquardt μ = c·L, accept-first line search",
+        "ENGD in kernel (Woodbury) form d = Jᵀ(JJᵀ + μI)⁻¹r, Cholesky of the N × N kernel, μ = 1e-10 (raised "
+        "only after a rejected step), grid line search: the published Woodbury ENGD",
+        [*_WOODBURY, ("tao_spring_momentum", "0"), ("tao_spring_solve", "cholesky")],
+    ),
+    "engd_kernel_lm": (
+        "kernel ENGD with Levenberg-Marquardt μ = c·L and the accept-first line search (engd_kernel before "
+        "the safeguard damping)",
         [*_SPRING, ("tao_spring_momentum", "0"), ("tao_spring_solve", "cholesky")],
     ),
     "spring": (

@@ -32,7 +32,8 @@ from .. import events
 from ..options import Option, OptionSet, help_requested, nonnegative, positive
 
 LINESEARCHES = ("grid", "backtrack", "tao")
-DAMPINGS = ("none", "fixed", "adaptive")
+DAMPINGS = ("none", "fixed", "adaptive", "safeguard")
+LM_DAMPINGS = ("adaptive", "safeguard")  # μ grows after a rejected step, retried
 R = PETSc.TAO.ConvergedReason
 
 
@@ -72,12 +73,16 @@ class NaturalGradient:
             Option("ls_c1", "float", 1e-4, "backtrack: accept η when L(θ − ηd) ≤ L − c1·η·∇Lᵀd",
                    check=lambda v: 0 <= v < 1, check_text="in [0, 1)"),
             Option("damping", "str", "none", "none: d = KSP(G) ∇L; fixed: KSP(G + μI) with μ = damping_init; "
-                   "adaptive: μ = c·L with c from the gain ratio (Levenberg-Marquardt), starting at damping_init",
-                   choices=list(DAMPINGS)),
-            Option("damping_init", "float", 1e-2, "fixed: μ; adaptive: the initial c in μ = c·L",
+                   "adaptive: μ = c·L with c from the gain ratio (Levenberg-Marquardt), starting at damping_init; "
+                   "safeguard: μ = damping_floor until a step is rejected, then floor + c·L from damping_init, "
+                   "c → 0 again once the model predicts well", choices=list(DAMPINGS)),
+            Option("damping_init", "float", 1e-2,
+                   "fixed: μ; adaptive: the initial c in μ = c·L; safeguard: c after a rejection",
                    check=nonnegative, check_text=">= 0"),
-            Option("damping_min", "float", 1e-10, "adaptive: lower bound on c", check=nonnegative,
-                   check_text=">= 0"),
+            Option("damping_min", "float", 1e-10, "adaptive: lower bound on c; safeguard: c below it is 0",
+                   check=nonnegative, check_text=">= 0"),
+            Option("damping_floor", "float", 0.0, "safeguard: μ while no step has been rejected recently",
+                   check=nonnegative, check_text=">= 0"),
             Option("damping_max", "float", 1e10, "adaptive: upper bound on c", check=positive, check_text="> 0"),
             Option("retries", "int", 6, "adaptive: new directions with more damping after a failed line search",
                    check=nonnegative, check_text=">= 0"),
@@ -185,11 +190,21 @@ class NaturalGradient:
             return 0.0
         if kind == "fixed":
             return self.opts["damping_init"]
-        return self._c * max(f, 0.0)
+        floor = self.opts["damping_floor"] if kind == "safeguard" else 0.0
+        return floor + self._c * max(f, 0.0)
 
     def _update_damping(self, rho: float) -> None:
         """Nielsen's rule on c (μ = c·L): a good model (ρ → 1) shrinks c up to 3×, a poor one
         (ρ ≤ 0) grows it 2×, 4×, 8× … in a row."""
+        if self.opts["damping"] == "safeguard":  # undamped (μ = floor) first, LM only after a rejection
+            if rho > 0:
+                self._c *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                self._c, self._nu = (0.0 if self._c < self.opts["damping_min"] else self._c), 2.0
+            else:
+                grown = self._c * self._nu
+                self._c, self._nu = (grown, 2.0 * self._nu) if grown > 0 else (self.opts["damping_init"], 2.0)
+            self._c = min(self._c, self.opts["damping_max"])
+            return
         if self.opts["damping"] != "adaptive":
             return
         if rho > 0:
@@ -311,6 +326,8 @@ class NaturalGradient:
         self.message, self.stats = "", {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0,
                                         "time_s": dict.fromkeys(phases, 0.0)}
         self._c, self._nu, self._shift = self.opts["damping_init"], 2.0, 0.0
+        if self.opts["damping"] == "safeguard":
+            self._c = 0.0
         self._eta_last, self._eta_first = 1.0, False
         self._best = best = [math.inf]  # best loss per iteration, for the stall test
         self._resume_state()
@@ -342,7 +359,7 @@ class NaturalGradient:
                     break
                 if slope <= 0:
                     failed = f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected"
-                    if self.opts["damping"] == "adaptive" and attempt < self.opts["retries"]:
+                    if self.opts["damping"] in LM_DAMPINGS and attempt < self.opts["retries"]:
                         failed = ""  # rounding at a tiny gradient (∇Lᵀd ≈ -1e-20 seen): more damping, retry
                         self.stats["retries"] += 1
                         self._update_damping(-1.0)
@@ -363,8 +380,9 @@ class NaturalGradient:
                         eta, f_new, have_grad = self._backtrack(tao, x, d, f, slope, work, g_new)
                     else:
                         eta = self._grid_search(tao, obj, x, d, f, work)
-                    rho = 0.0
-                    if eta > 0 and self.opts["damping"] == "adaptive":
+                    lm = self.opts["damping"] == "adaptive" or (self.opts["damping"] == "safeguard" and self._c > 0)
+                    rho = 0.0 if lm else 1.0  # safeguard at c = 0: an accepted step keeps it undamped
+                    if eta > 0 and lm:
                         if self.opts["linesearch"] == "grid":
                             x.copy(work)
                             work.axpy(-eta, d)
@@ -376,7 +394,7 @@ class NaturalGradient:
                 if eta > 0:
                     self._update_damping(rho)
                     break
-                if self.opts["damping"] != "adaptive":
+                if self.opts["damping"] not in LM_DAMPINGS:
                     break
                 self.stats["retries"] += 1
                 self._update_damping(-1.0)  # no decrease: more damping, same factor, new direction
@@ -386,7 +404,8 @@ class NaturalGradient:
             if eta == 0.0:
                 what = "TAO line search failed" if ls is not None else "line search found no decrease"
                 self._stop(tao, R.DIVERGED_LS_FAILURE, what + (
-                    f" (after {self.opts['retries']} damping increases)" if self.opts["damping"] == "adaptive" else ""))
+                    f" (after {self.opts['retries']} damping increases)"
+                    if self.opts["damping"] in LM_DAMPINGS else ""))
                 break
             x.axpy(-eta, d)
             self.accepted()
