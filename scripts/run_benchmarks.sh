@@ -136,6 +136,24 @@ if [[ $group == all || $group == ng || $group == ng_ranks ]]; then  # same point
         --extra "-pinn_threads $2 -pinn_n_interior 8000 -pinn_n_boundary 800" --out bench-out/ng_ranks_np$1_t$2
   done
 fi
+# issue 19: which damping rule for the default, on a quiet machine (same points, seed 0, one torch thread per rank):
+# sngd_paper (no damping), sngd (LM μ = c·L), the safeguard rule (undamped, LM only after a rejection) with the
+# paper's absolute cut and with the relative cut, engd_kernel (Woodbury ENGD, μ = 1e-10) and its LM variant;
+# P = 257 (2-64-1), 1,341 (4×20), 5,425 (64-48-32-16), 90 s each, 1 rank and 2 ranks; robustness on transport
+# and multiscale Poisson (no line-search stop)
+NG_SG="sngd_sg=-pinn_optimizer sngd_paper -tao_ng_damping safeguard"
+NG_SGR="sngd_sg_rel=-pinn_optimizer sngd_paper -tao_ng_damping safeguard -tao_ng_pc_sketch_rtol 1e-15 -tao_ng_pc_sketch_tol 1e-300"
+if [[ $group == ng_damping ]]; then  # about 70 minutes; not part of "all"
+  for np in 1 2; do
+    for layers in 64 20,20,20,20 64,48,32,16; do
+      run --problems poisson2d --layers $layers --np $np --methods sngd_paper,sngd,engd_kernel,engd_kernel_lm \
+          --method "$NG_SG" --method "$NG_SGR" --max-it 100000 --time-limit 90 --extra "$NG" \
+          --out bench-out/ng_damping_np${np}_${layers//,/x}
+    done
+  done
+  run --problems transport1d,poisson1d_multiscale --methods sngd,sngd_paper,engd_kernel --method "$NG_SG" \
+      --method "$NG_SGR" --max-it 100000 --time-limit 90 --extra "$NG" --out bench-out/ng_damping_robust
+fi
 if [[ $group == all || $group == scaling ]]; then
   echo "== scaling"; $PY -m pinntao.bench.scaling --out bench-out/scaling --max-p 20000
 fi
