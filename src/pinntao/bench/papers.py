@@ -36,7 +36,7 @@ _PAPER: dict[tuple[str, int], dict[str, str]] = {
     },
 }
 _ALIASES = {"torch_adam": "adam", "torch_lbfgs": "lbfgs", "sngd": "sngd2", "sngd_paper": "sngd2",
-            "engd_kernel": "engd"}
+            "engd_kernel": "engd", "engd_kernel_lm": "engd"}
 
 
 def paper_result(problem: str, method: str, n_params: int | None = None) -> str | None:
