@@ -95,6 +95,9 @@ def cli_options() -> OptionSet:
                 check_text="> 0",
             ),
             *Trainer.options.options.values(),
+            Option("reference", "str", "", "score against reference data in FILE instead of the problem's exact "
+                   "solution: .npz (x, u), .npy, .csv or whitespace text; columns = the input coordinates in the "
+                   "problem's order, then the outputs (docs: Your own problem)"),
             Option("restart", "str", "", "resume exactly from the state written beside -pinn_checkpoint PATH "
                    "(PATH or PATH.restart.npz); its options apply unless given again"),
             *ADAPT_OPTIONS,
@@ -310,6 +313,10 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     threads = configure_threads(comm.tompi4py(), opts["threads"])
     device = resolve_device(opts["device"])
     problem = get_problem(opts["problem"], read_problem_params(opts["problem"]) or None)
+    if opts.get("reference"):  # reference data replace the problem's exact solution in every error
+        from .reference import read_reference
+
+        problem = problem.with_reference(*read_reference(opts["reference"], problem))
     layers = opts["layers"] or problem.default_layers
     counts = {k: opts[f"n_{k}"] for k in ("interior", "boundary", "initial") if opts.get(f"n_{k}")}
     check_memory(problem, tuple(layers), counts, opts, comm.tompi4py())  # before the network is allocated

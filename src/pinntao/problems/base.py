@@ -7,7 +7,7 @@ jet at its points into a residual vector; the loss is ½ Σ_b (w_b / N_b) ‖r_b
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from torch import Tensor
@@ -79,21 +79,59 @@ class Problem:
     ``fields`` is the number of network outputs m (u: R^d → R^m); ``exact`` returns (n,) for one
     field, (n, m) for m. ``quantity`` (optional) maps the network output (or ``exact``'s) to what
     the relative L2 / max errors compare, e.g. the velocity magnitude of a flow.
+
+    ``reference`` says what the errors compare against:
+
+    - ``False`` (default): ``exact`` is a closed form;
+    - ``True``: ``exact`` is a numerical reference computed on demand (e.g. finite differences);
+    - ``(points, values)``: reference *data*, points (n, d) in the domain's coordinate order and
+      values (n,) or (n, m). The evaluation points become these points and ``exact`` their
+      values (nearest reference point off them, e.g. on a .vts grid), so every report, figure and
+      rel_l2 uses the data. ``exact`` may then be omitted; a given one stays in ``exact_closed``.
+      ``-pinn_reference FILE`` sets it from a file (see :mod:`pinntao.reference` for formats).
     """
 
     name: str
     domain: Domain
     blocks: list[Block]
-    exact: Callable[[Tensor], Tensor]
-    default_counts: dict[str, int]
+    exact: Callable[[Tensor], Tensor] | None = None
+    default_counts: dict[str, int] = field(default_factory=dict)
     default_layers: tuple[int, ...] = (20, 20, 20, 20)
     eval_per_dim: int = 0  # evaluation grid nodes per dimension (0: pick by dimension)
     description: str = ""
     params: dict[str, float] = field(default_factory=dict)
-    reference: bool = False  # True: ``exact`` is a numerical reference, not a closed form
+    reference: bool | tuple[np.ndarray, np.ndarray] = False
     fields: int = 1
     field_names: tuple[str, ...] = ()
     quantity: Callable[[Tensor], Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        self.exact_closed = getattr(self.exact, "closed", self.exact)
+        if isinstance(self.reference, bool):
+            if self.exact is None:
+                raise PinnInputError(f"problem {self.name!r}: give exact= (a callable) or reference=(points, values)")
+            return
+        from ..reference import ReferenceData, check_reference
+
+        try:
+            points, values = self.reference
+        except (TypeError, ValueError):
+            raise PinnInputError(f"problem {self.name!r}: reference must be True/False or (points, values), got "
+                                 f"{type(self.reference).__name__}") from None
+        points, values = check_reference(points, values, self, f"problem {self.name!r}: reference")
+        self.reference = (points, values)
+        data = ReferenceData(points, values)
+        data.closed = self.exact_closed  # type: ignore[attr-defined]
+        self.exact = data
+
+    @property
+    def reference_data(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(points, values) when the problem is scored against data, else None."""
+        return None if isinstance(self.reference, bool) else self.reference
+
+    def with_reference(self, points: np.ndarray, values: np.ndarray) -> Problem:
+        """A copy scored against the data (points, values) (see ``reference``)."""
+        return replace(self, exact=self.exact_closed, reference=(points, values))
 
     def compared(self, u: Tensor) -> Tensor:
         """What the error measures compare: ``quantity(u)``, or u itself."""
@@ -128,8 +166,10 @@ class Problem:
         return self.eval_per_dim or {1: 1001, 2: 101, 3: 31}.get(self.dim, 11)
 
     def eval_points(self) -> np.ndarray:
-        """Fixed evaluation grid for the relative L2 error."""
-        return self.domain.eval_points(self.eval_nodes())
+        """Fixed evaluation points for the relative L2 error: the reference data's points when
+        given, else the domain's grid."""
+        data = self.reference_data
+        return data[0] if data is not None else self.domain.eval_points(self.eval_nodes())
 
 
 __all__ = ["SAMPLINGS", "Block", "Box", "Domain", "JetResidual", "PointResidual", "Problem"]
