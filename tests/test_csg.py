@@ -27,6 +27,9 @@ DOMAINS = {
     "edge_hole": Difference(SQUARE, Ball((1.0, 0.5), 0.25)),  # a hole cutting the boundary
     "ball3": Difference(Box((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)), Ball((0.0, 0.0, 0.0), 0.5)),
     "time_plate": TimeDomain(PLATE, 0.0, 2.0, time_first=False),
+    "flush_union": Union(Box((0.0, 0.0), (2.0, 1.0)), Box((0.0, 0.0), (1.0, 2.0))),  # an L, flush faces
+    "adjacent": Union(Box((-1.0, -1.0), (0.0, 1.0)), Box((0.0, 0.0), (1.0, 1.0))),  # an L, a shared face
+    "notch": Difference(SQUARE, Box((0.4, 0.9), (0.6, 1.0))),  # a hole flush with the edge
 }
 EXACT_MEASURE = {
     "plate": 1 - 4 * math.pi * R**2,
@@ -35,6 +38,9 @@ EXACT_MEASURE = {
     "nested": 1.25 - math.pi * 0.04 - 0.02,
     "edge_hole": 1 - math.pi * 0.0625 / 2,
     "ball3": 8 - 4 / 3 * math.pi * 0.125,
+    "flush_union": 3.0,
+    "adjacent": 3.0,
+    "notch": 0.98,
 }
 EXACT_PERIMETER = {
     "plate": 4 + 4 * 2 * math.pi * R,
@@ -43,6 +49,9 @@ EXACT_PERIMETER = {
     "nested": 3 + 2 * math.hypot(0.5, 0.5) + 2 * math.pi * 0.2 + 0.6,
     "edge_hole": 4 - 0.5 + math.pi * 0.25,
     "ball3": 24 + 4 * math.pi * 0.25,
+    "flush_union": 8.0,
+    "adjacent": 8.0,
+    "notch": 4.2,
 }
 
 
@@ -116,6 +125,14 @@ def test_plate_pieces_are_named_and_hole_normals_point_into_the_hole():
     assert abs(on_holes.sum() - 1000 * 8 * math.pi * R / (4 + 8 * math.pi * R)) < 4  # ± one per piece
     with pytest.raises(PinnInputError, match=r"no boundary piece .hole9.; allowed: outer\.x0_lo"):
         PLATE.sampler("hole9")
+
+
+def test_normal_works_under_vmap():
+    """Residuals call normal() inside vmap(jacrev(...)) for the explicit Jacobian."""
+    p, nrm = DOMAINS["nested"].boundary(50, np.random.default_rng(4))
+    x = torch.as_tensor(p)
+    one_by_one = torch.func.vmap(lambda q: DOMAINS["nested"].normal(q[None])[0])(x)
+    np.testing.assert_allclose(one_by_one.numpy(), DOMAINS["nested"].normal(x).numpy(), atol=0)
 
 
 def test_edge_hole_keeps_only_its_inside_arc():

@@ -551,8 +551,18 @@ def _piece_distance(piece: Piece, x: Tensor) -> Tensor:
     lo = torch.as_tensor(piece.shape.lo, dtype=x.dtype, device=x.device)
     hi = torch.as_tensor(piece.shape.hi, dtype=x.dtype, device=x.device)
     excess = torch.clip(lo - x, 0.0, None) + torch.clip(x - hi, 0.0, None)  # outside the face's extent
-    excess[:, k] = x[:, k] - (hi if s else lo)[k]
-    return excess.norm(dim=1)
+    across = x[:, k] - (hi if s else lo)[k]  # distance to the face's plane
+    onehot = torch.nn.functional.one_hot(torch.tensor(k), x.shape[1]).to(x.dtype)
+    return (excess * (1 - onehot) + across[:, None] * onehot).norm(dim=1)
+
+
+def _piece_normal(piece: Piece, x: Tensor) -> Tensor:
+    """The piece's outward normal (times its sign) at points x, (n, d); torch, vmap-safe."""
+    if piece.face is None:
+        return piece.sign * piece.shape.normal(x)
+    k, s = piece.face
+    e = torch.nn.functional.one_hot(torch.tensor(k), x.shape[1]).to(x.dtype)
+    return (piece.sign * (1.0 if s else -1.0)) * e.expand_as(x)
 
 
 def _leaf_pieces(shape: Domain, name: str) -> list[Piece]:
@@ -569,8 +579,8 @@ def _leaf_pieces(shape: Domain, name: str) -> list[Piece]:
     return [Piece(name, shape, 1.0, every, None, surface_measure(shape))]
 
 
-def _clip(piece: Piece, keep: Callable[[np.ndarray], np.ndarray], sign: float = 1.0) -> Piece:
-    """The piece restricted to where ``keep`` holds (its measure re-estimated), normal times sign."""
+def _clip(piece: Piece, keep: Callable[[np.ndarray], np.ndarray]) -> Piece:
+    """The piece restricted to where ``keep`` holds (its measure re-estimated)."""
     old = piece.keep
 
     def both(x: np.ndarray) -> np.ndarray:
@@ -582,7 +592,7 @@ def _clip(piece: Piece, keep: Callable[[np.ndarray], np.ndarray], sign: float = 
     probe = Piece(piece.name, piece.shape, 1.0, old, piece.face, piece.measure)
     pts, _ = probe.candidates(1 << 14, np.random.default_rng(_ESTIMATE_SEED), "halton")
     frac = float(both(pts).mean())
-    return Piece(piece.name, piece.shape, sign * piece.sign, both, piece.face, frac * probe.full_measure())
+    return Piece(piece.name, piece.shape, piece.sign, both, piece.face, frac * probe.full_measure())
 
 
 class _Composite:
@@ -630,6 +640,33 @@ class _Composite:
 
     def _default_names(self, k: int) -> tuple[str, ...]:
         return tuple(f"part{i}" for i in range(k))
+
+    def _sign(self, i: int) -> float:
+        """+1 if operand i's outward normal is the composite's, −1 if flipped (a hole)."""
+        return 1.0
+
+    def _pieces(self) -> list[Piece]:
+        """Every operand's pieces, kept where they are boundary of the composite: a point p with
+        the composite's normal n is kept if p − εn is inside and p + εn outside (ε = 1e-7 × the
+        bounding box's diameter), and not already on the boundary of an earlier operand (a
+        boundary shared with the same normal, e.g. flush faces of a union, counts once)."""
+        scale = float(np.linalg.norm(np.asarray(self.hi, dtype=float) - np.asarray(self.lo, dtype=float)))
+        eps, near = 1e-7 * scale, 1e-9 * scale
+        out = []
+        for i, (op, name) in enumerate(zip(self.operands, self.names, strict=True)):
+            earlier = self.operands[:i]
+            for p in _leaf_pieces(op, name):
+                q = Piece(p.name, p.shape, self._sign(i) * p.sign, p.keep, p.face, p.measure)
+
+                def keep(x: np.ndarray, q: Piece = q, earlier: tuple[Domain, ...] = earlier) -> np.ndarray:
+                    n = _piece_normal(q, torch.as_tensor(x)).numpy()
+                    m = self.contains(x - eps * n) & ~self.contains(x + eps * n)
+                    for o in earlier:
+                        m &= ~(o.contains(x, near) & ~_open(o, x, near))
+                    return m
+
+                out.append(_clip(q, keep))
+        return out
 
     def __repr__(self) -> str:
         args = ", ".join(f"{n}={op!r}" for n, op in zip(self.names, self.operands, strict=True))
@@ -684,19 +721,11 @@ class _Composite:
         return sample
 
     def normal(self, x: Tensor) -> Tensor:
-        """Outward unit normal of the piece nearest to each boundary point."""
+        """Outward unit normal of the piece nearest to each boundary point (torch ops only, so a
+        residual may call it under vmap / jacrev)."""
         idx = torch.stack([_piece_distance(p, x) for p in self.pieces], dim=1).argmin(1)
-        out = torch.empty_like(x)
-        for i, p in enumerate(self.pieces):
-            m = idx == i
-            if m.any():
-                if p.face is not None:
-                    v = torch.zeros_like(x[m])
-                    v[:, p.face[0]] = 1.0 if p.face[1] else -1.0
-                else:
-                    v = p.shape.normal(x[m])
-                out[m] = p.sign * v
-        return out
+        normals = torch.stack([_piece_normal(p, x) for p in self.pieces], dim=1)  # (n, K, d)
+        return torch.gather(normals, 1, idx[:, None, None].expand(-1, 1, x.shape[1]))[:, 0]
 
     def contains(self, x: np.ndarray, tol: float = 0.0) -> np.ndarray:
         raise NotImplementedError
@@ -720,6 +749,9 @@ class Difference(_Composite):
     def _default_names(self, k: int) -> tuple[str, ...]:
         return ("outer", *(f"hole{i}" for i in range(k - 1)))
 
+    def _sign(self, i: int) -> float:
+        return 1.0 if i == 0 else -1.0
+
     @property
     def lo(self) -> tuple[float, ...]:
         return tuple(self.operands[0].lo)
@@ -742,19 +774,6 @@ class Difference(_Composite):
             out &= ~h.contains(x, tol)
         return out
 
-    def _pieces(self) -> list[Piece]:
-        base, *holes = self.operands
-        out = [_clip(p, lambda x: ~np.any([h.contains(x) for h in holes], axis=0))
-               for p in _leaf_pieces(base, self.names[0])]
-        for i, h in enumerate(holes):
-            others = [o for j, o in enumerate(holes) if j != i]
-
-            def keep(x: np.ndarray, others=others) -> np.ndarray:
-                return base.contains(x) & ~np.any([o.contains(x) for o in others] or [np.zeros(len(x), bool)], axis=0)
-
-            out += [_clip(p, keep, -1.0) for p in _leaf_pieces(h, self.names[1 + i])]
-        return out
-
 
 class Union(_Composite):
     """The union of the parts (names default to ``part0``, ``part1``, ...)."""
@@ -773,14 +792,6 @@ class Union(_Composite):
     def open(self, x: np.ndarray, tol: float = 0.0) -> np.ndarray:
         return np.any([_open(op, x, tol) for op in self.operands], axis=0)
 
-    def _pieces(self) -> list[Piece]:
-        out = []
-        for i, op in enumerate(self.operands):
-            others = [o for j, o in enumerate(self.operands) if j != i]
-            out += [_clip(p, lambda x, others=others: ~np.any([o.contains(x) for o in others], axis=0))
-                    for p in _leaf_pieces(op, self.names[i])]
-        return out
-
 
 class Intersection(_Composite):
     """The intersection of the parts (names default to ``part0``, ``part1``, ...)."""
@@ -798,14 +809,6 @@ class Intersection(_Composite):
 
     def open(self, x: np.ndarray, tol: float = 0.0) -> np.ndarray:
         return np.all([_open(op, x, tol) for op in self.operands], axis=0)
-
-    def _pieces(self) -> list[Piece]:
-        out = []
-        for i, op in enumerate(self.operands):
-            others = [o for j, o in enumerate(self.operands) if j != i]
-            out += [_clip(p, lambda x, others=others: np.all([o.contains(x) for o in others], axis=0))
-                    for p in _leaf_pieces(op, self.names[i])]
-        return out
 
 
 __all__ = ["SAMPLINGS", "Ball", "Box", "Difference", "Domain", "Intersection", "Piece", "Polygon", "TimeDomain",

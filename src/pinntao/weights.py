@@ -13,6 +13,8 @@ least-squares problem: for Gauss-Newton / natural gradient, G = JᵀWJ with W th
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -41,10 +43,13 @@ def block_gradients(obj, theta: Tensor, multipliers: dict[str, float]) -> dict[s
 
 
 def annealed_weights(grads: dict[str, np.ndarray], kinds: dict[str, str], weights: dict[str, float],
-                     alpha: float, weighted_mean: bool = False) -> dict[str, float]:
+                     alpha: float, weighted_mean: bool = False,
+                     bounds: tuple[float, float] = (0.0, math.inf)) -> dict[str, float]:
     """One update of Algorithm 1: new λ for every non-residual block (residual blocks keep 1).
     ``weighted_mean``: the denominator is ``mean |∇(λᵢLᵢ)|`` (the issue's reading; fixed point
-    λ = √(max/mean)) instead of the paper's ``mean |∇Lᵢ|``. A block whose gradient vanishes keeps its λ."""
+    λ = √(max/mean)) instead of the paper's ``mean |∇Lᵢ|``. A block whose gradient vanishes keeps its λ.
+    ``bounds`` (λ_min, λ_max) clamps every new λ (``-pinn_weights_min`` / ``-pinn_weights_max``): a
+    floor keeps annealing from switching a boundary condition off."""
     residual = [g for name, g in grads.items() if kinds[name] == RESIDUAL_KIND]
     if not residual:
         return dict(weights)
@@ -56,4 +61,5 @@ def annealed_weights(grads: dict[str, np.ndarray], kinds: dict[str, str], weight
         mean = float(np.abs(g).mean()) * (weights[name] if weighted_mean else 1.0)
         if mean > 0 and np.isfinite(mean) and np.isfinite(g_max):
             out[name] = (1.0 - alpha) * weights[name] + alpha * g_max / mean
+        out[name] = float(min(max(out[name], bounds[0]), bounds[1]))
     return out
