@@ -14,6 +14,14 @@ def test_custom_pde_example_trains():
     assert err < 1e-3, proc.stdout
 
 
+def test_custom_geometry_example_trains():
+    """Poisson on a plate with holes (CSG domain, Dirichlet and Neumann pieces) through the Trainer."""
+    proc = run_cmd([sys.executable, "examples/custom_geometry.py", "-tao_max_it", "40"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    err = float(proc.stdout.split("rel_l2=")[1].split()[0])
+    assert err < 1e-2, proc.stdout
+
+
 def test_main_example_on_two_ranks():
     proc = run_mpi(2, ["examples/poisson2d.py", "-tao_max_it", "8"])
     assert proc.returncode == 0, proc.stderr[-3000:]
