@@ -30,7 +30,7 @@ from .comm import split_range
 from .errors import PinnInputError
 from .options import Option, nonnegative, positive
 from .residual import Residual
-from .weights import RESIDUAL_KIND, annealed_weights, block_gradients
+from .weights import RESIDUAL_KIND, annealed_weights, block_gradients_and_losses, weighted_loss_gradient
 
 WEIGHTINGS = ("none", "annealing")
 RESAMPLINGS = ("none", "rad")
@@ -214,10 +214,14 @@ class Adaptation:
                 self.history["resample"].append({"iteration": its, "block": name, "points": n, **info})
             refill = changed = True
         if self.anneal and its % o["weights_every"] == 0:
-            grads = block_gradients(self.obj, theta, self.weights)
+            grads, losses = block_gradients_and_losses(self.obj, theta, self.weights)
+            before = weighted_loss_gradient(grads, losses, self.weights)[0]
             self.weights = annealed_weights(grads, self.kinds, self.weights, o["weights_alpha"],
-                                            o.get("weights_mean") == "weighted")
+                                            o.get("weights_mean") == "weighted",
+                                            (o.get("weights_min", 0.0), o.get("weights_max", 0.0) or math.inf))
             self.history["weights"].append({"iteration": its, **self.weights})
+            #: (L before, L after, ∇L after) of the last weight update, for the TaoSetUpdate hook
+            self.anneal_values = (before, *weighted_loss_gradient(grads, losses, self.weights))
             refill = changed = True
         if self.batch and its > 0 and its % o["batch_every"] == 0:
             self._install(its // o["batch_every"])
@@ -254,15 +258,38 @@ class Adaptation:
         self.obj.compare_loss = self.compared_loss  # the Trainer's final status: θ₀ and θ on the same loss
         self.obj.compare_what = self.compared_what()
 
+    def due(self, its: int) -> bool:
+        """Whether :meth:`update` has an event at iteration ``its``."""
+        o = self.opts
+        return bool((self.rad and its > 0 and its % o["resample_every"] == 0)
+                    or (self.anneal and its % o["weights_every"] == 0)
+                    or (self.batch and its > 0 and its % o["batch_every"] == 0))
+
     def _update(self, tao: PETSc.TAO, its: int) -> None:
+        """TaoSetUpdate hook: nothing unless an event is due (no evaluation on other iterations);
+        then L before, the event, and L and ∇L of the new loss in one pass (the offset keeps f
+        continuous)."""
+        its += self.its_offset  # iterations done before a restart
+        if not self.due(its):
+            return
         x = tao.getSolution()
         theta = self.obj.gather(x)
-        before = self.obj.objective(tao, x)
-        if self.update(its + self.its_offset, theta):
-            self.offset += before - self.obj.objective(tao, x)
+        o = self.opts
+        points_change = (self.rad and its > 0 and its % o["resample_every"] == 0) or (
+            self.batch and its > 0 and its % o["batch_every"] == 0)
+        # annealing alone: L before, L and ∇L after all come from the block gradients (no evaluation)
+        before = self.obj.objective(tao, x) if points_change else None
+        if self.update(its, theta):
             g = tao.getGradient()[0]
-            if g is not None:  # lmvm/nls do not recompute after the hook: ∇L of the new loss
-                tao.computeObjectiveGradient(x, g)
+            if before is None:
+                before, after, grad = self.anneal_values
+                self.offset += before - after
+                if g is not None:  # lmvm/nls do not recompute after the hook: ∇L of the new loss
+                    self.obj.set_from_full(g, grad)
+            elif g is not None:
+                self.offset += before - (tao.computeObjectiveGradient(x, g) - self.offset)
+            else:
+                self.offset += before - self.obj.objective(tao, x)
             if tao.getType() in ("lmvm", "blmvm"):  # curvature pairs of the old loss would mislead it
                 try:
                     tao.getLMVMMat().resetLMVM(destructive=False)

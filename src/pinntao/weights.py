@@ -18,28 +18,47 @@ import math
 import numpy as np
 import torch
 from torch import Tensor
-from torch.func import grad
+from torch.func import grad_and_value
 
 RESIDUAL_KIND = "interior"  # blocks of this kind form L_r; the others get annealed weights
 
 
-def block_gradients(obj, theta: Tensor, multipliers: dict[str, float]) -> dict[str, np.ndarray]:
-    """∇_θ Lᵢ of every block's loss Lᵢ = ½ (wᵢ/Nᵢ) ‖Rᵢ‖² (without the annealed multiplier),
-    summed over ranks in one Allreduce; a dict block name → (P,) array, the same on every rank."""
+def block_gradients_and_losses(obj, theta: Tensor, multipliers: dict[str, float]
+                               ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """(∇_θ Lᵢ of every block, as :func:`block_gradients`; and every block's Lᵢ, both without the
+    annealed multiplier), from one forward and one backward pass per block and one Allreduce of
+    the (blocks × (P + 1)) stack: together about one gradient evaluation. The loss in force is
+    Σᵢ λᵢLᵢ and its gradient Σᵢ λᵢ∇Lᵢ for any λ, so a weight update needs no other evaluation."""
     res = obj.residual
     rows = []
     for lb in res.blocks:
         if lb.x.shape[0] == 0:
-            rows.append(torch.zeros_like(theta))
+            rows.append(torch.zeros(theta.shape[0] + 1, dtype=theta.dtype, device=theta.device))
             continue
 
         def loss(th: Tensor, lb=lb) -> Tensor:
             r = res._block_residual(th, lb, lb.x)
             return 0.5 * torch.dot(r, r)
 
-        rows.append(grad(loss)(theta) / multipliers.get(lb.block.name, 1.0))
+        g, v = grad_and_value(loss)(theta)
+        rows.append(torch.cat([g, v.reshape(1)]) / multipliers.get(lb.block.name, 1.0))
     total = obj._sum(torch.stack(rows))
-    return {lb.block.name: np.asarray(total[i]) for i, lb in enumerate(res.blocks)}
+    names = [lb.block.name for lb in res.blocks]
+    return ({n: np.asarray(total[i, :-1]) for i, n in enumerate(names)},
+            {n: float(total[i, -1]) for i, n in enumerate(names)})
+
+
+def weighted_loss_gradient(grads: dict[str, np.ndarray], losses: dict[str, float],
+                           weights: dict[str, float]) -> tuple[float, np.ndarray]:
+    """(Σᵢ λᵢLᵢ, Σᵢ λᵢ∇Lᵢ) from the per-block values of :func:`block_gradients_and_losses`."""
+    loss = sum(weights[n] * v for n, v in losses.items())
+    return float(loss), np.sum([weights[n] * g for n, g in grads.items()], axis=0)
+
+
+def block_gradients(obj, theta: Tensor, multipliers: dict[str, float]) -> dict[str, np.ndarray]:
+    """∇_θ Lᵢ of every block's loss Lᵢ = ½ (wᵢ/Nᵢ) ‖Rᵢ‖² (without the annealed multiplier),
+    summed over ranks in one Allreduce; a dict block name → (P,) array, the same on every rank."""
+    return block_gradients_and_losses(obj, theta, multipliers)[0]
 
 
 def annealed_weights(grads: dict[str, np.ndarray], kinds: dict[str, str], weights: dict[str, float],
