@@ -129,7 +129,7 @@ def test_plate_pieces_are_named_and_hole_normals_point_into_the_hole():
 
 def test_normal_works_under_vmap():
     """Residuals call normal() inside vmap(jacrev(...)) for the explicit Jacobian."""
-    p, nrm = DOMAINS["nested"].boundary(50, np.random.default_rng(4))
+    p, _ = DOMAINS["nested"].boundary(50, np.random.default_rng(4))
     x = torch.as_tensor(p)
     one_by_one = torch.func.vmap(lambda q: DOMAINS["nested"].normal(q[None])[0])(x)
     np.testing.assert_allclose(one_by_one.numpy(), DOMAINS["nested"].normal(x).numpy(), atol=0)

@@ -45,6 +45,10 @@ ADAPT_OPTIONS = [
            check_text="in (0, 1]"),
     Option("weights_mean", "str", "unweighted", "annealing denominator: unweighted: mean |∇Lᵢ| (the paper and its "
            "code); weighted: mean |∇(λᵢLᵢ)| (fixed point λ = √(max/mean), milder)", choices=["unweighted", "weighted"]),
+    Option("weights_min", "float", 0.0, "annealing: lower bound of every annealed λ (0: none); e.g. 1 keeps a "
+           "boundary condition from being weighted below the PDE", check=nonnegative, check_text=">= 0"),
+    Option("weights_max", "float", 0.0, "annealing: upper bound of every annealed λ (0: none)", check=nonnegative,
+           check_text=">= 0"),
     Option("batch_size", "int", 0, "mini-batch: points per batch over all blocks (0: all points, no batching)",
            check=nonnegative, check_text=">= 0"),
     Option("batch_every", "int", 1, "mini-batch: iterations per batch", check=positive, check_text="> 0"),
@@ -156,6 +160,10 @@ class Adaptation:
         self.batch = bsize
         self.rad = opts.get("resample", "none") == "rad"
         self.anneal = opts.get("weights", "none") == "annealing"
+        lo, hi = float(opts.get("weights_min", 0.0)), float(opts.get("weights_max", 0.0))
+        if hi and hi < lo:
+            raise PinnInputError(f"-pinn_weights_max: {hi} is below -pinn_weights_min {lo}; allowed: >= {lo} "
+                                 f"(0: no upper bound)")
         self.pool = {}
         if self.rad:
             for b in obj.problem.blocks:
