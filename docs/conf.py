@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 project = "pinntao"
 author = "the pinntao developers"
-copyright = "2026, the pinntao developers"  # noqa: A001
+copyright = "2026, the pinntao developers"
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
@@ -26,3 +26,32 @@ autodoc_typehints = "none"  # the signatures carry petsc4py/torch types Sphinx c
 autodoc_default_options = {"members": True, "undoc-members": False}
 html_theme = "alabaster"
 html_static_path: list[str] = []
+
+
+def _options_table(app, what, name, obj, options, lines):
+    """PETSc manual pages' "Options Database Keys": a class with an ``options`` OptionSet (and
+    ``extra_options``) gets its options listed under its docstring."""
+    if what != "class":
+        return
+    sets = []
+    for oset in (getattr(obj, "options", None), *getattr(obj, "extra_options", ())):
+        if oset is not None and hasattr(oset, "options") and hasattr(oset, "prefix") and oset not in sets:
+            sets.append(oset)
+    if not sets:
+        return
+
+    def esc(text: str) -> str:
+        for ch in ("\\", "*", "`", "|", "_"):
+            text = text.replace(ch, "\\" + ch)
+        return text
+
+    lines += ["", "**Options Database Keys** (under the owner's prefix)", ""]
+    for oset in sets:
+        for o in oset.options.values():
+            allowed = f" (one of {', '.join(o.choices)})" if o.choices else ""
+            lines.append(f"- ``-{oset.prefix}{o.name} <{o.default_text()}>``: {esc(o.help + allowed)}")
+    lines.append("")
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _options_table)

@@ -29,6 +29,8 @@ _LAZY = {
     "NystromPC": "pc",
     "ExactPseudoInverse": "pc",
     "ProximalPC": "pc",
+    "Solver": "solvers",
+    "Adaptation": "sampling",
     "NaturalGradient": "solvers",
     "ImplicitGD": "solvers",
     "Schedule": "solvers",

@@ -1,4 +1,5 @@
-"""θ files: atomic checkpoints (.npy) and validated loading (.npy or PETSc binary Vec).
+"""θ files and restart files: atomic checkpoints (.npy), validated loading (.npy or PETSc binary
+Vec), and the restart file format (θ, the solver's declared state, strict-JSON metadata).
 
 :func:`load_theta` reads a file a user names with ``-pinn_load`` and refuses, with one line,
 anything that is not a finite real vector of the network's size: object arrays, complex or
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import io
 import zipfile
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
 from .errors import PinnInputError
-from .io import atomic_write, read_input
+from .io import atomic_write, json_bytes, read_input
 
 PETSC_VEC_CLASSID = 1211214
 _NPY_MAGIC = b"\x93NUMPY"
@@ -108,3 +109,62 @@ def load_theta(path: str, n_params: int, flag: str = "-pinn_load") -> np.ndarray
     if bad:
         raise PinnInputError(f"{flag}: {path!r} holds {bad} non-finite value(s) (NaN/Inf); θ must be finite")
     return theta.astype(np.float64)
+
+
+RESTART_FORMAT = "pinntao-restart-1"
+
+
+def restart_path(checkpoint: str) -> str:
+    """The restart state written beside a θ checkpoint: ``<checkpoint>.restart.npz``."""
+    return checkpoint + ".restart.npz"
+
+
+def save_restart(fh: Any, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """A restart file: an uncompressed .npz of θ and the solver's arrays plus strict-JSON metadata."""
+    np.savez(fh, meta=np.frombuffer(json_bytes(meta), dtype=np.uint8), **arrays)
+
+
+def read_restart(path: str, flag: str = "-pinn_restart") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays, meta) of a restart file; ``path`` may name the θ checkpoint it sits beside.
+    Raises PinnInputError with one line for anything that is not a complete restart file."""
+    import json
+    import os
+
+    from .io import RESTART_MAX_BYTES, check_input, check_restart_meta, open_input
+
+    given = os.path.lexists(path)
+    if given:
+        check_input(path, flag, RESTART_MAX_BYTES)  # a FIFO or device: one line, never opened
+    cand = path if given and zipfile.is_zipfile(path) else restart_path(path)
+    if not os.path.lexists(cand):
+        raise PinnInputError(f"{flag}: no restart state at {cand!r} (written by -pinn_checkpoint)")
+    with open_input(cand, flag, RESTART_MAX_BYTES) as fh:
+        try:
+            with np.load(fh, allow_pickle=False) as z:
+                arrays = {k: np.asarray(z[k]) for k in z.files}
+            meta = json.loads(arrays.pop("meta").tobytes().decode())
+        except Exception as exc:
+            raise PinnInputError(f"{flag}: {cand!r} is not a readable restart file ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != RESTART_FORMAT or "theta" not in arrays:
+        raise PinnInputError(f"{flag}: {cand!r} is not a {RESTART_FORMAT} file")
+    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
+        raise PinnInputError(f"{flag}: {cand!r} holds non-finite values")
+    check_restart_meta(meta, f"{flag}: {cand!r}")
+    return arrays, meta
+
+
+def load_initial(obj: Any, x: Any, path: str, flag: str = "-pinn_load") -> None:
+    """θ from a file into x: read and validated on rank 0, broadcast to every rank."""
+    theta, msg = None, None
+    if obj.rank == 0:
+        try:
+            theta = load_theta(path, obj.n_params, flag)
+        except PinnInputError as exc:
+            msg = str(exc)
+    if obj.size > 1:
+        msg = obj.mpi.bcast(msg, root=0)
+        if msg is None:
+            theta = obj.mpi.bcast(theta, root=0)
+    if msg:
+        raise PinnInputError(msg)
+    obj.set_from_full(x, theta)

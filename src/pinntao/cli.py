@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from .errors import PinnInputError
-from .options import Option, OptionSet, nonnegative, positive
+from .options import Option, OptionSet, positive
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -30,7 +30,6 @@ def _activation_names() -> list[str]:
 def cli_options() -> OptionSet:
     from .objective import GRAM_MODES
     from .problems.base import SAMPLINGS
-    from .sampling import ADAPT_OPTIONS
     from .train import Trainer
 
     return OptionSet(
@@ -70,15 +69,6 @@ def cli_options() -> OptionSet:
             Option("sampling", "str", "uniform", "how collocation points are drawn", choices=list(SAMPLINGS)),
             Option("seed", "int", 0, "seed of the collocation points and of θ₀", check=valid_seed,
                    check_text="an integer in [0, 2**63)"),
-            Option("device", "str", "auto", "torch device (auto: cuda when available)", choices=list(DEVICES)),
-            Option(
-                "threads",
-                "int",
-                0,
-                "torch threads per rank (0: cores ÷ ranks on the node)",
-                check=nonnegative,
-                check_text=">= 0",
-            ),
             Option(
                 "gram",
                 "str",
@@ -94,13 +84,10 @@ def cli_options() -> OptionSet:
                 check=positive,
                 check_text="> 0",
             ),
-            *Trainer.options.options.values(),
+            *Trainer.options.options.values(),  # run settings, restart, device, threads, adaptive training
             Option("reference", "str", "", "score against reference data in FILE instead of the problem's exact "
                    "solution: .npz (x, u), .npy, .csv or whitespace text; columns = the input coordinates in the "
                    "problem's order, then the outputs (docs: Your own problem)"),
-            Option("restart", "str", "", "resume exactly from the state written beside -pinn_checkpoint PATH "
-                   "(PATH or PATH.restart.npz); its options apply unless given again"),
-            *ADAPT_OPTIONS,
         ],
     )
 
@@ -214,8 +201,10 @@ def check_petsc_options() -> None:
             try:
                 val = int(raw)
             except ValueError:
-                raise PinnInputError(f"-{key}: expected an integer >= 1, got {raw!r}") from None
-            if val < 1 and not (key == "tao_max_funcs" and val == -1):
+                raise PinnInputError(f"-{key}: expected an integer, got {raw!r}") from None
+            if key == "tao_max_it" and val < 0:
+                raise PinnInputError(f"-{key}: must be >= 0 (0: evaluate θ only), got {val}")
+            if key == "tao_max_funcs" and val < 1 and val != -1:
                 raise PinnInputError(f"-{key}: must be >= 1, got {val}")
 
 
@@ -240,19 +229,19 @@ def check_memory(problem: Any, layers: tuple[int, ...], counts: dict[str, int], 
 
     chosen = dict(preset_options(opts["optimizer"])) if opts.get("optimizer") else {}
     chosen.update(db.getAll())  # the preset is applied by the Trainer, later; the user's options win
-    pcs = " ".join(v for k, v in chosen.items() if k.endswith("pc_python_type"))
+    from .registry import memory_traits
+
+    traits = memory_traits(chosen)
     ranks = [v for k, v in db.getAll().items() if k.endswith("pc_sketch_rank") or k.endswith("pc_prox_rank")]
     raw = ranks[0] if ranks else "50"
     rank = int(raw) if raw.isdigit() else 50  # a malformed value is reported by the PC itself
-    sketch = rank if ("Sketched" in pcs or "Nystrom" in pcs or "Proximal" in pcs) else 0
+    sketch = rank if traits["sketch"] else 0
     P = memory.mlp_params(problem.dim, layers)
     explicit = opts["gram"] == "explicit" or (opts["gram"] == "auto" and
                                               -(-n_points // mpi.Get_size()) * P * 8 / 2**20 <= opts["gram_memory_mb"])
     parts = memory.estimate(problem.dim, layers, n_points, mpi.Get_size(),
                             gram_explicit_mb=opts["gram_memory_mb"] if explicit else 0.0,
-                            sketch_rank=sketch, dense_gram="ExactPseudoInverse" in pcs,
-                            kernel=any(v == "pinntao.solvers.Spring" for k, v in chosen.items()
-                                       if k.endswith("tao_python_type")))
+                            sketch_rank=sketch, dense_gram=traits["dense"], kernel=traits["kernel"])
     from mpi4py import MPI
 
     local = mpi.Split_type(MPI.COMM_TYPE_SHARED)
@@ -272,26 +261,19 @@ def read_restart_options(mpi: Any) -> tuple[dict, dict] | None:
     are inserted where the user gave none, so the resumed run is the interrupted one."""
     from petsc4py import PETSc
 
-    from .train import read_restart
+    from .train import read_restart_agreed
 
     db = PETSc.Options()
     if not db.hasName("pinn_restart"):
         return None
-    path = db.getString("pinn_restart", "")
-    data, msg = None, None
-    if mpi.Get_rank() == 0:
-        try:
-            data = read_restart(path)
-        except PinnInputError as exc:
-            msg = str(exc)
-    if mpi.Get_size() > 1:
-        msg = mpi.bcast(msg, root=0)
-        data = mpi.bcast(data, root=0) if msg is None else None
-    if msg:
-        raise PinnInputError(msg)
+    arrays, meta = read_restart_agreed(mpi, db.getString("pinn_restart", ""))
     if db.hasName("pinn_load"):
         raise PinnInputError("-pinn_restart and -pinn_load exclude each other")
-    arrays, meta = data
+    old = meta.get("method", meta["options"].get("pinn_optimizer", ""))
+    if db.hasName("pinn_optimizer") and db.getString("pinn_optimizer", "") != old:
+        raise PinnInputError(f"-pinn_restart: the checkpoint was written by -pinn_optimizer {old or '(none)'}, this "
+                             f"run asks for {db.getString('pinn_optimizer', '')}; a restart continues the same solver "
+                             "(start a new run from its θ with -pinn_load)")
     for key, value in meta["options"].items():
         if key not in _NOT_RESTORED and not db.hasName(key):
             db.setValue(key, value)
@@ -344,19 +326,9 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
         raise PinnInputError(f"PETSc rejected the options: {petsc_error_text(exc)}") from None
     if restart is not None:
         x = trainer.resume(*restart)
-    trainer.report_fields = {"layers": list(layers), "arch": opts["arch"], "activation": opts["activation"],
-                             "threads_per_rank": threads, "device": device}
-    from .sampling import Adaptation
-
-    adapt = Adaptation(obj, opts)  # batches, RAD, annealed weights: bad values fail here, before training
-    if adapt.active:
-        adapt.attach(trainer.tao)
-        trainer.state_hooks.append(adapt)  # its points, weights and batch index go into the restart state
-        trainer.report_fields.update(adapt.report())  # live lists, filled during the solve
-    ctx = trainer.tao.getPythonContext() if trainer.tao_type == "python" else None
-    if isinstance(getattr(ctx, "energy", None), list):  # the SAV family's modified energy r² per iteration
-        trainer.report_fields["energy"] = ctx.energy
-    trainer.solve(x)
+    trainer.report_fields.update({"layers": list(layers), "arch": opts["arch"], "activation": opts["activation"],
+                                  "threads_per_rank": threads, "device": device})
+    trainer.solve(x)  # the Trainer applies -pinn_weights, -pinn_resample*, -pinn_batch_size
     return trainer.report
 
 
@@ -391,13 +363,13 @@ def print_help(comm: Any) -> None:
     """-help: every pinntao option, the presets, the python objects' options, PETSc's TAO options."""
     from petsc4py import PETSc
 
-    from .docs import object_option_sets
     from .presets import print_help as presets_help
+    from .registry import object_option_sets
 
-    cli_options().print_help(comm)
+    cli_options().print_help(comm, current=True)
     presets_help(comm)
     for oset, owner in object_option_sets():
-        oset.print_help(comm, owner)
+        oset.print_help(comm, owner, current=True)
     PETSc.Sys.Print(problem_params_help(), comm=comm)
     db = PETSc.Options()
     if not db.hasName("help"):

@@ -1,4 +1,5 @@
-"""MPI helpers: split global point sets over ranks, sum local contributions, pin threads."""
+"""MPI helpers: split global point sets over ranks, sum local contributions, pin threads, and the
+rank-agreed decisions (stop, fail, accept a file) every rank must take alike."""
 
 from __future__ import annotations
 
@@ -60,6 +61,21 @@ def max_flags(mpicomm, flags: list[float]) -> np.ndarray:
 
         mpicomm.Allreduce(MPI.IN_PLACE, arr, op=MPI.MAX)
     return arr
+
+
+def agreed_stop(mpicomm, signal: float, timeout: bool, failure: str) -> tuple[int, bool, str]:
+    """One collective stop decision of a training monitor, the same on every rank: (signal
+    received on any rank, time limit hit on any rank, failure message of the highest-numbered failing rank
+    prefixed with its rank, or '')."""
+    rank = mpicomm.Get_rank() if mpicomm is not None else 0
+    size = mpicomm.Get_size() if mpicomm is not None else 1
+    sig, over, bad = max_flags(mpicomm, [signal, float(timeout), float(rank + 1) if failure else 0.0])
+    msg = ""
+    if bad:
+        root = int(bad) - 1
+        msg = mpicomm.bcast(failure, root=root) if size > 1 else failure
+        msg = f"rank {root}: {msg}" if size > 1 else msg
+    return int(sig), bool(over), msg
 
 
 def rank0_decides(mpicomm, check) -> str | None:

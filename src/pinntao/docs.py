@@ -5,23 +5,10 @@ from __future__ import annotations
 import sys
 
 
-def object_option_sets() -> list:
-    """(option set, owner prefix) of pinntao's PETSc python objects: TAO types unprefixed, each PC
-    under the prefix of the KSP the presets put it in (``tao_ng_``: the natural-gradient TAO's KSP;
-    ``tao_isgd_``: the linearized implicit step's)."""
-    from .pc import ExactPseudoInverse, NystromPC, ProximalPC, SketchedPseudoInverse
-    from .solvers import SAV, Adam, ImplicitGD, NaturalGradient, Schedule, Spring
-
-    ng = NaturalGradient.options.prefix
-    return [(NaturalGradient.options, ""), (ImplicitGD.options, ""), (Schedule.options, ""), (Adam.options, ""),
-            (SAV.options, ""), (Spring.spring_options, ""),
-            (SketchedPseudoInverse.options, ng), (NystromPC.options, ng), (ExactPseudoInverse.options, ng),
-            (ProximalPC.options, ImplicitGD.options.prefix)]
-
-
 def options_markdown() -> str:
     from .cli import cli_options
     from .presets import PRESETS
+    from .registry import object_option_sets
 
     parts = [
         "# Options\n",

@@ -325,10 +325,17 @@ class PinnObjective:
         err, ref = float(out[0]), float(out[1])
         return err / ref if ref > 0 else err
 
-    def setup_tao(self, tao: PETSc.TAO, hessian: str = "gauss_newton") -> None:
-        """Install every callback TAO may ask for: f, ∇f, Hessian shell, residual, Jacobian."""
+    def setup_tao(self, tao: PETSc.TAO, hessian: str | None = None) -> None:
+        """Install every callback TAO may ask for: f, ∇f, Hessian shell, residual, Jacobian.
+        ``hessian`` None: ``-<tao prefix>pinn_hessian`` (default gauss_newton)."""
+        flag = "hessian"
+        if hessian is None:
+            key = (tao.getOptionsPrefix() or "") + "pinn_hessian"
+            db = PETSc.Options()
+            hessian = db.getString(key, "gauss_newton") if db.hasName(key) else "gauss_newton"
+            flag = f"-{key}"
         if hessian not in HESSIAN_TYPES:
-            raise PinnInputError(f"unknown Hessian {hessian!r}; allowed: {', '.join(HESSIAN_TYPES)}")
+            raise PinnInputError(f"{flag}: unknown Hessian {hessian!r}; allowed: {', '.join(HESSIAN_TYPES)}")
         g = self.create_vec()
         tao.setObjective(self.objective)
         tao.setGradient(self.gradient, g)

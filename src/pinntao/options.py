@@ -85,6 +85,9 @@ class Option:
         return "" if self.default is None else str(self.default)
 
 
+_PRINTED: set[tuple[str, str]] = set()
+
+
 class OptionSet:
     """A named group of options under a prefix (``pinn_`` or an object's own prefix)."""
 
@@ -107,18 +110,57 @@ class OptionSet:
                 out[o.name] = o.default
         return out
 
-    def help_lines(self, prefix: str | None = None) -> list[str]:
+    def help_lines(self, prefix: str | None = None, current: bool = False) -> list[str]:
+        """PETSc-style lines; ``current``: show the value in the database now, as PETSc's
+        ``<now X : formerly Y>`` where it differs from the default."""
         full = (prefix or "") + self.prefix
         lines = [f"{self.title} options:"]
+        db = None
+        if current:
+            from petsc4py import PETSc
+
+            db = PETSc.Options()
         for o in self.options.values():
             allowed = f" ({'|'.join(o.choices)})" if o.choices else ""
-            lines.append(f"  -{full}{o.name} <{o.default_text()}>: {o.help}{allowed}")
+            value = f"<{o.default_text()}>"
+            if db is not None and db.hasName(full + o.name):
+                now = db.getString(full + o.name, "")
+                if now != o.default_text():
+                    value = f"<now {now} : formerly {o.default_text()}>"
+            lines.append(f"  -{full}{o.name} {value}: {o.help}{allowed}")
         return lines
 
-    def print_help(self, comm: Any = None, prefix: str | None = None) -> None:
+    def print_help(self, comm: Any = None, prefix: str | None = None, current: bool = False) -> None:
+        """Print the set once per full prefix and process (an object configured twice, or a PC
+        seen by its KSP and by -help's listing, does not repeat it)."""
         from petsc4py import PETSc
 
-        PETSc.Sys.Print("\n".join(self.help_lines(prefix)), comm=comm)
+        key = (self.title, (prefix or "") + self.prefix)
+        if key in _PRINTED:
+            return
+        _PRINTED.add(key)
+        PETSc.Sys.Print("\n".join(self.help_lines(prefix, current)), comm=comm)
+
+    def check_unknown(self, prefix: str | None = None, ignore: Sequence[str] = (), db: Any = None) -> None:
+        """A misspelt option under this set's full prefix (close to a declared name, e.g.
+        ``-tao_isgd_alpah``) is one PinnInputError with "did you mean", before it is silently
+        unused. Keys under ``ignore`` (sub-objects' prefixes such as ``ksp_``, ``pc_``) are skipped."""
+        import difflib
+
+        from petsc4py import PETSc
+
+        db = db if db is not None else PETSc.Options()
+        full = (prefix or "") + self.prefix
+        names = list(self.options)
+        for key in sorted(db.getAll()):
+            if not key.startswith(full):
+                continue
+            rest = key[len(full):]
+            if rest in self.options or rest.startswith(tuple(ignore)):
+                continue
+            close = difflib.get_close_matches(rest, names, n=1, cutoff=0.75)
+            if close:
+                raise PinnInputError(f"-{key}: unknown option; did you mean -{full}{close[0]}?")
 
     def markdown(self, prefix: str = "") -> str:
         rows = ["| option | default | meaning |", "|---|---|---|"]

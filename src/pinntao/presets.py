@@ -1,11 +1,17 @@
 """Named bundles of PETSc options, chosen by ``-pinn_optimizer NAME``.
 
-A preset only fills options the user has not set, so any raw option overrides it.
-Adding a method = adding an entry here (and, if TAO lacks it, a class in solvers/).
+A preset is a set of object defaults, as a PETSc object sets its own: the owner (the Trainer, a
+schedule stage) holds them in the options database only while it configures its objects
+(:func:`preset_defaults`) and removes them afterwards, so an unrelated TAO, a second Trainer or a
+user's KSP never sees them and ``-options_left`` reports none. A preset only fills options the
+user has not set, so any raw option overrides it. Adding a method = adding an entry here (and, if
+TAO lacks it, one class in solvers/ on :class:`pinntao.solvers.base.Solver`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import PinnInputError
@@ -185,18 +191,46 @@ def preset_options(name: str) -> list[tuple[str, str]]:
         ) from None
 
 
+def expansion(name: str, *, prefix: str = "", objective_level: bool = True) -> list[tuple[str, str]]:
+    """The preset's (option, value) pairs under ``prefix``. ``objective_level=False`` drops the
+    ``pinn_*`` options (a nested solver, e.g. a schedule stage, shares its owner's objective)."""
+    return [(prefix + k, v) for k, v in preset_options(name) if objective_level or not k.startswith("pinn_")]
+
+
 def apply_preset(name: str, db: Any = None, *, prefix: str = "", objective_level: bool = True) -> list[tuple[str, str]]:
-    """Insert the preset's options that the user has not set, each under ``prefix``; return the
-    expansion. ``objective_level=False`` drops the ``pinn_*`` options (a nested solver, e.g. a
-    schedule stage, shares its owner's objective and cannot change it)."""
+    """Insert the preset's options that the user has not set into ``db`` (default: the global
+    database), each under ``prefix``, and leave them there; return the expansion. For a script
+    that configures its own objects from a database it owns; the Trainer uses
+    :func:`preset_defaults`, which leaves nothing behind."""
     from petsc4py import PETSc
 
     db = db if db is not None else PETSc.Options()
-    opts = [(prefix + k, v) for k, v in preset_options(name) if objective_level or not k.startswith("pinn_")]
+    opts = expansion(name, prefix=prefix, objective_level=objective_level)
     for key, value in opts:
         if not db.hasName(key):
             db.setValue(key, value)
     return opts
+
+
+@contextmanager
+def preset_defaults(name: str, *, prefix: str = "", objective_level: bool = True,
+                    db: Any = None) -> Iterator[list[tuple[str, str]]]:
+    """The preset's options as defaults while the owner configures its objects (``setFromOptions``
+    inside the ``with``): inserted where the user set nothing, removed on exit. Yields the expansion."""
+    from petsc4py import PETSc
+
+    db = db if db is not None else PETSc.Options()
+    opts = expansion(name, prefix=prefix, objective_level=objective_level) if name else []
+    inserted = []
+    for key, value in opts:
+        if not db.hasName(key):
+            db.setValue(key, value)
+            inserted.append(key)
+    try:
+        yield opts
+    finally:
+        for key in inserted:
+            db.delValue(key)
 
 
 def print_help(comm: Any = None) -> None:

@@ -141,9 +141,33 @@ def rad_points(obj: Any, theta: torch.Tensor, name: str, n: int, pool: int, beta
 
 class Adaptation:
     """Batches, RAD resamples and annealed weights for one PinnObjective, applied by a TAO monitor
-    (:meth:`attach`). Events are recorded for the report (:meth:`report`)."""
+    (:meth:`attach`). Events are recorded for the report (:meth:`report`).
 
-    def __init__(self, obj: Any, opts: dict[str, Any]) -> None:
+    The :class:`~pinntao.Trainer` builds one from ``-<prefix>pinn_weights``, ``_resample*``,
+    ``_rad_*``, ``_batch_*``; a script may build its own::
+
+        Adaptation(obj, weights="annealing", weights_every=10, resample="rad", resample_every=500,
+                   batch_size=256, batch_every=1)
+
+    Keywords (defaults as the options of the same name, see docs/options.md): ``weights`` (none,
+    annealing), ``weights_every``, ``weights_alpha``, ``weights_mean``, ``batch_size`` (0: all
+    points), ``batch_every``, ``resample`` (none, rad), ``resample_every``, ``rad_beta``, ``rad_c``,
+    ``rad_pool``, ``seed`` (default: the objective's). Each value is checked like its option
+    (``flag_prefix`` names the option in the error, e.g. ``-a_pinn_``). ``opts``: the same keys
+    as a dict (older call form).
+    """
+
+    def __init__(self, obj: Any, opts: dict[str, Any] | None = None, *, flag_prefix: str = "-pinn_",
+                 **settings: Any) -> None:
+        defaults = {o.name: o.default for o in ADAPT_OPTIONS}
+        merged = {**(opts or {}), **settings}
+        unknown = sorted(set(settings) - set(defaults) - {"seed"})
+        if unknown:
+            raise TypeError(f"Adaptation: unknown keyword {unknown[0]!r}; allowed: {', '.join(defaults)}, seed")
+        for o in ADAPT_OPTIONS:
+            if o.name in settings:
+                o.validate(settings[o.name], flag_prefix + o.name)
+        opts = {**defaults, **merged}
         self.obj, self.opts = obj, opts
         self.seed = int(opts.get("seed", obj.seed))
         self.kinds = {b.name: b.kind for b in obj.problem.blocks}

@@ -19,15 +19,25 @@ import numpy as np
 from petsc4py import PETSc
 
 from . import signals
-from .checkpoint import save_checkpoint, save_theta
-from .comm import abort_all, max_flags, rank0_decides
+from .checkpoint import (
+    RESTART_FORMAT,
+    load_initial,
+    read_restart,
+    restart_path,
+    save_checkpoint,
+    save_restart,
+    save_theta,
+)
+from .comm import abort_all, agreed_stop, max_flags, rank0_decides
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_OUTPUT, PinnInputError, RunFailedError, describe_exception, root_cause
 from .io import OutputFile, check_writable, json_bytes
 from .objective import HESSIAN_TYPES, INITS, PinnObjective
-from .options import Option, OptionSet, nonnegative, positive
-from .presets import PRESETS, apply_preset
+from .options import Option, OptionSet, help_requested, nonnegative, positive
+from .presets import PRESETS, preset_defaults
+from .sampling import ADAPT_OPTIONS
 
-__all__ = ["BUDGET_REASONS", "Result", "Trainer", "check_output", "reason_name", "save_checkpoint"]
+__all__ = ["BUDGET_REASONS", "RESTART_FORMAT", "Result", "Trainer", "check_output", "read_restart", "reason_name",
+           "restart_path", "save_checkpoint", "save_restart"]
 
 R = PETSc.TAO.ConvergedReason
 _REASONS = {int(v): k for k, v in vars(R).items() if not k.startswith("_") and isinstance(v, int)}
@@ -72,47 +82,20 @@ class Result:
         return EXIT_OUTPUT if self.output_failed else EXIT_OK
 
 
-RESTART_FORMAT = "pinntao-restart-1"
-
-
-def restart_path(checkpoint: str) -> str:
-    """The restart state written beside a θ checkpoint: ``<checkpoint>.restart.npz``."""
-    return checkpoint + ".restart.npz"
-
-
-def save_restart(fh: Any, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """A restart file: an uncompressed .npz of θ and the solver's arrays plus strict-JSON metadata."""
-    np.savez(fh, meta=np.frombuffer(json_bytes(meta), dtype=np.uint8), **arrays)
-
-
-def read_restart(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """(arrays, meta) of a restart file; ``path`` may name the θ checkpoint it sits beside.
-    Raises PinnInputError with one line for anything that is not a complete restart file."""
-    import json
-    import os
-    import zipfile
-
-    from .io import RESTART_MAX_BYTES, check_input, check_restart_meta, open_input
-
-    given = os.path.lexists(path)
-    if given:
-        check_input(path, "-pinn_restart", RESTART_MAX_BYTES)  # a FIFO or device: one line, never opened
-    cand = path if given and zipfile.is_zipfile(path) else restart_path(path)
-    if not os.path.lexists(cand):
-        raise PinnInputError(f"-pinn_restart: no restart state at {cand!r} (written by -pinn_checkpoint)")
-    with open_input(cand, "-pinn_restart", RESTART_MAX_BYTES) as fh:
+def read_restart_agreed(mpicomm: Any, path: str, flag: str = "-pinn_restart") -> tuple[dict, dict]:
+    """A restart file read on rank 0 and broadcast: (arrays, meta), or one PinnInputError on every rank."""
+    data, msg = None, None
+    if mpicomm.Get_rank() == 0:
         try:
-            with np.load(fh, allow_pickle=False) as z:
-                arrays = {k: np.asarray(z[k]) for k in z.files}
-            meta = json.loads(arrays.pop("meta").tobytes().decode())
-        except Exception as exc:
-            raise PinnInputError(f"-pinn_restart: {cand!r} is not a readable restart file ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != RESTART_FORMAT or "theta" not in arrays:
-        raise PinnInputError(f"-pinn_restart: {cand!r} is not a {RESTART_FORMAT} file")
-    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
-        raise PinnInputError(f"-pinn_restart: {cand!r} holds non-finite values")
-    check_restart_meta(meta, f"-pinn_restart: {cand!r}")
-    return arrays, meta
+            data = read_restart(path, flag)
+        except PinnInputError as exc:
+            msg = str(exc)
+    if mpicomm.Get_size() > 1:
+        msg = mpicomm.bcast(msg, root=0)
+        data = mpicomm.bcast(data, root=0) if msg is None else None
+    if msg:
+        raise PinnInputError(msg)
+    return data
 
 
 def check_output(mpicomm: Any, path: str, flag: str) -> None:
@@ -123,25 +106,6 @@ def check_output(mpicomm: Any, path: str, flag: str) -> None:
     msg = rank0_decides(mpicomm, lambda: check_writable(path) and None)
     if msg:
         raise PinnInputError(f"{flag}: cannot write {path!r}: {msg}")
-
-
-def load_initial(obj: PinnObjective, x: PETSc.Vec, path: str, flag: str = "-pinn_load") -> None:
-    """θ from a file into x: read and validated on rank 0, broadcast to every rank."""
-    from .checkpoint import load_theta
-
-    theta, msg = None, None
-    if obj.rank == 0:
-        try:
-            theta = load_theta(path, obj.n_params, flag)
-        except PinnInputError as exc:
-            msg = str(exc)
-    if obj.size > 1:
-        msg = obj.mpi.bcast(msg, root=0)
-        if msg is None:
-            theta = obj.mpi.bcast(theta, root=0)
-    if msg:
-        raise PinnInputError(msg)
-    obj.set_from_full(x, theta)
 
 
 def _clock(seconds: float) -> str:
@@ -233,8 +197,17 @@ class Trainer:
                    "domain to this VTK .vts file (ParaView)"),
             Option("vts_n", "int", 0, "grid nodes per dimension for -pinn_vts (0: the evaluation grid's)",
                    check=nonnegative, check_text=">= 0"),
+            Option("restart", "str", "", "resume exactly from the state written beside -pinn_checkpoint PATH "
+                   "(PATH or PATH.restart.npz); the CLI also restores its options unless given again"),
+            Option("device", "str", "auto", "torch device (auto: cuda when available); a Trainer checks that its "
+                   "objective's model is on it", choices=["auto", "cpu", "cuda"]),
+            Option("threads", "int", 0, "torch threads per rank (0: cores ÷ ranks on the node)", check=nonnegative,
+                   check_text=">= 0"),
+            *ADAPT_OPTIONS,
         ],
     )
+    #: point counts are fixed when the PinnObjective is built (CLI/problem options); a Trainer only checks them
+    point_options = ("n_interior", "n_boundary", "n_initial")
 
     def __init__(
         self,
@@ -260,6 +233,8 @@ class Trainer:
         defaults = {"optimizer": optimizer, "hessian": hessian, "monitor_every": monitor_every,
                     "time_limit": time_limit, "checkpoint": checkpoint, "checkpoint_every": checkpoint_every,
                     "progress": progress_every, "report": report}
+        if help_requested():
+            self.options.print_help(objective.comm, self.prefix, current=True)
         opts = self.options.read(self.prefix)
         for key, value in defaults.items():
             if key not in given and value is not None:
@@ -268,10 +243,8 @@ class Trainer:
             opts["optimizer"] = ""  # the user chose a solver: the script's default preset steps aside
         self.settings = opts
         self.method = opts["optimizer"]
+        self._check_objective_settings(db, given)
         user = {k for k in db.getAll() if k.startswith(self.prefix)}
-        self.applied = apply_preset(self.method, prefix=self.prefix) if self.method else []
-        if "hessian" not in given and db.hasName(full + "hessian"):  # the preset chose the operator
-            opts["hessian"] = self.options.read(self.prefix)["hessian"]
         for flag in ("checkpoint", "report", "save", "vts"):
             check_output(objective.mpi, opts[flag], f"-{full}{flag}")
         checkpoint = opts["checkpoint"]
@@ -281,7 +254,6 @@ class Trainer:
         if tao is None:
             self.tao.setType(tao_type)
             self.tao.setMaximumFunctionEvaluations(PETSc.UNLIMITED)
-        objective.setup_tao(self.tao, opts["hessian"])
         self.monitor_every = opts["monitor_every"]
         self.progress_every = opts["progress"]
         self.time_limit = opts["time_limit"]
@@ -296,6 +268,7 @@ class Trainer:
         self._resume: dict[str, Any] | None = None
         self.state_hooks: list[Any] = []  # more restart state (sampling.Adaptation): restart_state/load_restart_state
         self._theta0: np.ndarray | None = None  # θ₀, for a status that compares like with like
+        self._restarted = False
         self._offset = 0
         self._wall0 = 0.0
         self._loss0 = math.nan
@@ -308,10 +281,65 @@ class Trainer:
         self._signal = 0
         self._failure = ""
         self.tao.setMonitor(self._monitor)
-        self.tao.setFromOptions()
+        # the preset: defaults of the objects this Trainer owns, in the database only while they read it
+        with preset_defaults(self.method, prefix=self.prefix) as self.applied:
+            if "hessian" not in given and db.hasName(full + "hessian"):  # the preset chose the operator
+                opts["hessian"] = self.options.read(self.prefix)["hessian"]
+            objective.setup_tao(self.tao, opts["hessian"])
+            self.evaluate_only = self._set_from_options(db)
+            view = _view_options(db, self.applied, user, self.prefix) if opts["optimizer_view"] else ""
         if opts["optimizer_view"]:
             PETSc.Sys.Print(f"{self.prefix or ''}pinn_optimizer {self.method or '(none)'}: options in effect\n"
-                            + _view_options(db, self.applied, user, self.prefix), comm=objective.comm)
+                            + view, comm=objective.comm)
+        from .sampling import Adaptation
+
+        adapt = {o.name: opts[o.name] for o in ADAPT_OPTIONS}
+        active = adapt["weights"] != "none" or adapt["resample"] != "none" or adapt["batch_size"] > 0
+        # batches, RAD, annealed weights: bad values fail here, before training
+        self.adaptation = Adaptation(objective, **adapt, flag_prefix=f"-{full}") if active else None
+        self._attached = False
+
+    def _set_from_options(self, db: Any) -> bool:
+        """TaoSetFromOptions; ``-<prefix>tao_max_it 0`` (TAO refuses it) is an evaluate-only run: True."""
+        key = self.prefix + "tao_max_it"
+        raw = db.getString(key, "") if db.hasName(key) else ""
+        zero = raw.strip() in ("0", "+0")
+        if zero:
+            db.delValue(key)
+        try:
+            self.tao.setFromOptions()
+        finally:
+            if zero:
+                db.setValue(key, raw)
+                PETSc.Options().getString(key, "")  # read: not reported by -options_left
+        return zero
+
+    def _check_objective_settings(self, db: Any, given: set[str]) -> None:
+        """Run settings that belong to the objective: threads are applied, the device and point
+        counts (fixed when the PinnObjective was built) must match it or are one clear error."""
+        full = self.prefix + self.options.prefix
+        obj = self.obj
+        if "threads" in given:
+            from .comm import configure_threads
+
+            configure_threads(obj.mpi, self.settings["threads"])
+        device = self.settings["device"]
+        if "device" in given and device != "auto" and str(obj.model.device).split(":")[0] != device:
+            raise PinnInputError(f"-{full}device {device}: the objective's model is on {obj.model.device}; the device "
+                                 "is chosen when the model is built (build_model(..., device=...))")
+        for name in self.point_options:
+            key = full + name
+            if not db.hasName(key):
+                continue
+            kind = name[2:]
+            raw = db.getString(key, "")
+            sizes = {obj.global_counts[b.name] for b in obj.problem.blocks if b.kind == kind}
+            if sizes != {int(raw)} if raw.strip().lstrip("-").isdigit() else True:
+                have = ", ".join(f"{b.name} {obj.global_counts[b.name]}" for b in obj.problem.blocks
+                                 if b.kind == kind) or f"no {kind} block"
+                raise PinnInputError(f"-{key} {raw}: point counts are fixed when the PinnObjective is built "
+                                     f"(PinnObjective(..., counts={{'{kind}': n}}); the CLI does it); this objective "
+                                     f"has {have}")
 
     def initial_vec(self) -> PETSc.Vec:
         """θ₀ as the options say: ``-pinn_load`` file, else ``-pinn_init`` (glorot from the seed or
@@ -365,20 +393,18 @@ class Trainer:
 
     def _monitor(self, tao: PETSc.TAO) -> None:
         its, f, _gnorm, _cnorm, _xdiff, _reason = tao.getSolutionStatus()
-        failed = 0.0
+        failure = ""
         try:
             self._observe(tao, its, f, tao.getSolution())
         except Exception as exc:  # agreed below: every rank stops, the error is raised after the solve
-            failed, self._failure = float(self.obj.rank + 1), f"{type(exc).__name__}: {exc}"
+            failure = f"{type(exc).__name__}: {exc}"
         over = self.time_limit > 0 and time.perf_counter() - self._t0 > self.time_limit
-        sig, timeout, bad = max_flags(self.obj.mpi, [signals.received(), float(over), failed])
-        if bad:
-            root = int(bad) - 1
-            msg = self.obj.mpi.bcast(self._failure, root=root) if self.obj.size > 1 else self._failure
-            self._failure = f"rank {root}: {msg}" if self.obj.size > 1 else msg
+        sig, timeout, failed = agreed_stop(self.obj.mpi, signals.received(), over, failure)
+        if failed:
+            self._failure = failed
             tao.setConvergedReason(R.CONVERGED_USER)
         elif sig:
-            self._signal = int(sig)
+            self._signal = sig
             self._message = f"interrupted by {signals.name(self._signal)} after iteration {its + self._offset}"
             tao.setConvergedReason(R.CONVERGED_USER)
         elif timeout:
@@ -426,6 +452,7 @@ class Trainer:
             "wall_s": self._wall(), "history": self.history, "n_params": self.obj.n_params,
             "problem": self.obj.problem.name, "seed": self.obj.seed, "n_points": self.obj.global_counts,
             "tao_type": self.tao_type, "solver": type(ctx).__name__ if ctx is not None else self.tao_type,
+            "method": self.method,
             "solver_scalars": scalars, "options": PETSc.Options().getAll(),
         }
         if self._theta0 is not None:
@@ -444,11 +471,19 @@ class Trainer:
                 f"-pinn_restart: the checkpoint is for {meta['n_params']} parameters and points "
                 f"{meta['n_points']}, this run has {self.obj.n_params} and {self.obj.global_counts}"
             )
+        flag = f"-{self.prefix}pinn_restart"
+        old = meta.get("method", meta.get("options", {}).get(self.prefix + "pinn_optimizer", ""))
+        if "method" in meta or old:
+            if (old or "") != (self.method or ""):
+                raise PinnInputError(f"{flag}: the checkpoint was written by -pinn_optimizer {old or '(none)'}, this "
+                                     f"run asks for {self.method or '(none)'}; a restart continues the same solver "
+                                     "(start a new run from its θ with -pinn_load)")
         solver = type(self._solver_ctx()).__name__ if self._solver_ctx() is not None else self.tao_type
         if meta["solver"] != solver:
-            raise PinnInputError(f"-pinn_restart: the checkpoint was written by {meta['solver']}, "
+            raise PinnInputError(f"{flag}: the checkpoint was written by {meta['solver']}, "
                                  f"this run uses {solver}")
         self._resume = {"arrays": arrays, "meta": meta}
+        self._restarted = True
         x = self.obj.create_vec()
         self.obj.set_from_full(x, arrays["theta"])
         return x
@@ -497,6 +532,9 @@ class Trainer:
     def solve(self, x: PETSc.Vec | None = None) -> tuple[PETSc.Vec, Result]:
         """Minimise from x (default: the model's initial θ, or the state given to :meth:`resume`);
         x holds the result."""
+        if self.settings["restart"] and not self._restarted:  # -<prefix>pinn_restart in a script
+            self.resume(*read_restart_agreed(self.obj.mpi, self.settings["restart"], f"-{self.prefix}pinn_restart"))
+        self._attach_adaptation()
         self.history, self._last_good, self._last_good_its, self._message = [], None, -1, ""
         self._signal, self._failure, self._offset, self._wall0 = 0, "", 0, 0.0
         resume, self._resume = self._resume, None
@@ -525,7 +563,7 @@ class Trainer:
         self.obj.warmup(x)  # torch.func's one-time set-up (~2 s) stays out of the solve's wall time
         self._t0 = time.perf_counter()
         self.tao.setSolution(x)
-        max_it = self.tao.getMaximumIterations()
+        max_it = 0 if self.evaluate_only else self.tao.getMaximumIterations()
         if self._offset < max_it:
             self.tao.setMaximumIterations(max_it - self._offset)  # -tao_max_it counts from the first run
             try:
@@ -546,6 +584,8 @@ class Trainer:
                 reason = int(R.DIVERGED_NAN)
                 self.tao.setConvergedReason(reason)
         ctx_msg = getattr(self.tao.getPythonContext(), "message", "") if self.tao_type == "python" else ""
+        if self.evaluate_only and not self._message:
+            self._message = "evaluate-only run (-tao_max_it 0): θ evaluated, not trained"
         if ctx_msg and not self._message:
             self._message = ctx_msg
         elif self._message and ctx_msg and self._signal:
@@ -565,6 +605,19 @@ class Trainer:
         res.compared = compared
         self._write_outputs(x, res)
         return x, res
+
+    def _attach_adaptation(self) -> None:
+        """Batches, RAD and annealed weights (-<prefix>pinn_weights, _resample, _batch_size): the
+        monitor goes on after the Trainer's, once; the report gets their events."""
+        adapt = self.adaptation
+        if adapt is not None and adapt.active and not self._attached:
+            adapt.attach(self.tao)
+            self.state_hooks.append(adapt)  # its points, weights and batch index go into the restart state
+            self.report_fields.update(adapt.report())  # live lists, filled during the solve
+        self._attached = True
+        ctx = self._solver_ctx()
+        if ctx is not None and hasattr(ctx, "report_fields"):
+            self.report_fields.update(ctx.report_fields())
 
     # -- outputs at the end of a solve --------------------------------------------------------
     def make_report(self, x: PETSc.Vec, res: Result) -> dict[str, Any]:

@@ -83,7 +83,8 @@ class _LowRankPC:
     def setFromOptions(self, pc: PETSc.PC) -> None:
         prefix = pc.getOptionsPrefix() or ""
         if help_requested():
-            self.options.print_help(pc.getComm(), prefix)
+            self.options.print_help(pc.getComm(), prefix, current=True)
+        self.options.check_unknown(prefix, ignore=("ksp_", "pc_"))  # misspelt -<prefix>pc_sketch_*: "did you mean"
         self.opts = self.options.read(prefix)
         self.validate(self.opts)
 

@@ -24,15 +24,16 @@ from typing import Any
 
 from petsc4py import PETSc
 
-from ..options import Option, OptionSet, check_tao_type, help_requested, nonnegative, positive
+from ..options import Option, OptionSet, check_tao_type, nonnegative, positive
 from ..pc.proximal import proximal_mat
+from .base import Solver
 from .natgrad import load_pc_restart_state, pc_restart_state
 
 ISGD_TYPES = ("proximal", "linearized")
 R = PETSc.TAO.ConvergedReason
 
 
-class ImplicitGD:
+class ImplicitGD(Solver):
     """TAO python context: ``-tao_type python -tao_python_type pinntao.solvers.ImplicitGD``."""
 
     options = OptionSet(
@@ -51,18 +52,20 @@ class ImplicitGD:
         ],
     )
     inner_max_it = 20  # the nested TAO's default budget per outer step
+    ksp_suffix = "tao_isgd_"
+    default_ksp = ("preonly", "pinntao.pc.ProximalPC")
+    lazy_ksp = True  # only the linearized step (SAV: the λG operator) uses it
+    work_vecs = ("g", "g_new", "d", "_center", "_w")
+    state_scalars = ("alpha",)  # the α of the next step
 
     def __init__(self) -> None:
-        self.opts: dict[str, Any] = {}
-        self.message = ""
-        self.stats: dict[str, Any] = {}
+        super().__init__()
         self.inner: PETSc.TAO | None = None
         self.outer: PETSc.TAO | None = None
         self.alpha = 0.0
         self._M: PETSc.Mat | None = None
         self._center: PETSc.Vec | None = None
         self._w: PETSc.Vec | None = None
-        self._resume_alpha: float | None = None
 
     # -- TAO python protocol ---------------------------------------------------------------
     def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
@@ -70,9 +73,10 @@ class ImplicitGD:
         state = pc_restart_state(tao) if self.opts.get("type") == "linearized" else {}
         return {"alpha": float(self.alpha), **state} if self.alpha else state
 
-    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
-        self._resume_alpha = float(state["alpha"]) if "alpha" in state else None
-        load_pc_restart_state(tao, state)
+    def load_extra_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
+        if "pc_factorizations" in state:  # the linearized step's PC (a proximal step has no KSP)
+            self.ksp(tao)
+            load_pc_restart_state(tao, state)
 
     def resume_note(self, tao: PETSc.TAO) -> str:
         """What a restart cannot restore ("" if nothing): the proximal step's nested TAO state."""
@@ -86,41 +90,46 @@ class ImplicitGD:
         # the inner solves evaluate through this Tao: TAO's default cap of 4000 evaluations would end
         # a run after ~200 proximal steps (-tao_max_funcs still sets one)
         tao.setMaximumFunctionEvaluations(PETSc.UNLIMITED)
-        ksp = tao.getKSP()
-        ksp.setOptionsPrefix((tao.getOptionsPrefix() or "") + "tao_isgd_")
-        ksp.setType(PETSc.KSP.Type.PREONLY)
-        pc = ksp.getPC()
-        pc.setType(PETSc.PC.Type.PYTHON)
-        pc.setPythonType("pinntao.pc.ProximalPC")
+        super().create(tao)
 
-    def setFromOptions(self, tao: PETSc.TAO) -> None:
-        prefix = tao.getOptionsPrefix() or ""
-        if help_requested():
-            self.options.print_help(tao.getComm(), prefix)
-        self.opts = self.options.read(prefix)
-        ksp = tao.getKSP()
-        ksp.setOptionsPrefix(prefix + "tao_isgd_")  # the Tao's prefix may have changed since create()
-        ksp.setFromOptions()
+    def uses_ksp(self) -> bool:
+        return self.opts["type"] == "linearized"
+
+    def configure(self, tao: PETSc.TAO) -> None:
         if self.opts["type"] == "proximal":
             self._inner_tao(tao)
 
     def setUp(self, tao: PETSc.TAO) -> None:
-        if not self.opts:
-            self.opts = self.options.read(tao.getOptionsPrefix() or "")
+        super().setUp(tao)
+        if self.opts["type"] == "linearized":
+            self.check_operator(tao, "hessian")
+
+    def check_operator(self, tao: PETSc.TAO, need: str = "") -> Any:
+        if not need:
+            return super().check_operator(tao)
+        saved, self.needs_operator = self.needs_operator, need
+        try:
+            return super().check_operator(tao)
+        finally:
+            self.needs_operator = saved
 
     def destroy(self, tao: PETSc.TAO) -> None:
-        for obj in (self.inner, self._M, self._center, self._w):
+        for obj in (self.inner, self._M):
             if obj is not None:
                 obj.destroy()
-        self.inner = self._M = self._center = self._w = None
+        self.inner = self._M = None
+        super().destroy(tao)
+
+    def current_options(self) -> dict[str, Any]:
+        return {**self.opts, **({"alpha": self.alpha} if self.alpha else {})}
 
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
-        viewer.printfASCII("  implicit gradient descent: " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
+        viewer.printfASCII("  implicit gradient descent: " + " ".join(
+            f"{k}={v}" for k, v in self.current_options().items()) + "\n")
         if self.opts.get("type") == "proximal" and self.inner is not None:
             viewer.printfASCII("  inner TAO of the proximal subproblem:\n")
             self.inner.view(viewer)
-        else:
-            tao.getKSP().view(viewer)
+        # the linearized step's KSP is printed by TaoView after this (once, with its prefix)
 
     # -- the proximal subproblem Φ(y) = ½‖y − θₙ‖² + α L(y) --------------------------------
     def _inner_tao(self, tao: PETSc.TAO) -> PETSc.TAO:
@@ -137,7 +146,7 @@ class ImplicitGD:
             self.inner = inner
         self.outer = tao
         H, _, _ = tao.getHessian()
-        if H is not None and H.getType() is not None and self._M is None:
+        if H is not None and H.handle and H.getType() is not None and self._M is None:
             self._M = proximal_mat(H, self.opts["alpha"])
             self.inner.setHessian(self._phi_hessian, self._M, self._M)
         check_tao_type(self.inner.getOptionsPrefix() or "")
@@ -196,7 +205,7 @@ class ImplicitGD:
         H, Hp, _ = tao.getHessian()
         if self._M is None:
             self._M = proximal_mat(H, self.alpha)
-        ksp = tao.getKSP()
+        ksp = self.ksp(tao)
         tao.computeHessian(x, H, Hp)
         ctx = self._M.getPythonContext()
         ctx.alpha, ctx.sigma = self.alpha, 0.0
@@ -213,63 +222,48 @@ class ImplicitGD:
             return f_new, f"the linearized step did not decrease L ({f_new:.3e} >= {f:.3e})"
         return f_new, ""
 
-    def solve(self, tao: PETSc.TAO) -> None:
-        if not self.opts:
-            self.opts = self.options.read(tao.getOptionsPrefix() or "")
-        kind = self.opts["type"]
-        if kind == "proximal" and self.inner is None:
-            self._inner_tao(tao)  # this Tao's setFromOptions was never called (a context set in code)
-        x = tao.getSolution()
-        g, g_new, d = x.duplicate(), x.duplicate(), x.duplicate()
-        if self._center is None or self._w is None:  # the proximal objective's work Vecs, kept until destroy()
-            self._center, self._w = x.duplicate(), x.duplicate()
-        self.alpha, self._resume_alpha = self._resume_alpha or self.opts["alpha"], None
-        growth, cap, retries = self.opts["alpha_growth"], self.opts["alpha_max"], self.opts["retries"]
-        self.message = ""
-        self.stats = {"type": kind, "alpha": [], "rejected": 0, "inner_its": 0, "ksp_its": 0, "time_s": 0.0}
-        t_start = time.perf_counter()
+    def new_stats(self) -> dict[str, Any]:
+        return {"type": self.opts["type"], "alpha": [], "rejected": 0, "inner_its": 0, "ksp_its": 0, "time_s": 0.0}
 
-        f = tao.computeObjectiveGradient(x, g)
-        its, max_it = 0, tao.getMaximumIterations()
-        tao.setIterationNumber(0)
-        tao.monitor(0, f, g.norm(), 0.0, 0.0)
-        reason = tao.checkConverged()
-        while reason == R.CONTINUE_ITERATING:
-            if its >= max_it:
-                tao.setConvergedReason(R.DIVERGED_MAXITS)
+    def preSolve(self, tao: PETSc.TAO, x: PETSc.Vec) -> None:
+        if self.opts["type"] == "proximal" and self.inner is None:
+            self._inner_tao(tao)  # this Tao's setFromOptions was never called (a context set in code)
+        if self.opts["type"] == "linearized":
+            self.check_operator(tao, "hessian")
+        self.alpha = self.opts["alpha"]  # a checkpoint's α replaces it
+        self._t_start = time.perf_counter()
+
+    def step(self, tao: PETSc.TAO, x: PETSc.Vec, f: float) -> tuple[float, float] | None:
+        kind, retries = self.opts["type"], self.opts["retries"]
+        assert self._center is not None
+        x.copy(self._center)
+        for attempt in range(retries + 1):
+            if kind == "proximal":
+                f_new, why = self._proximal_step(tao, x, f, self.g_new)
+            else:
+                f_new, why = self._linearized_step(tao, x, self.g, f, self.d, self.g_new)
+            if not why:
                 break
-            x.copy(self._center)
-            for attempt in range(retries + 1):
-                if kind == "proximal":
-                    f_new, why = self._proximal_step(tao, x, f, g_new)
-                else:
-                    f_new, why = self._linearized_step(tao, x, g, f, d, g_new)
-                if not why:
-                    break
-                self._center.copy(x)  # keep θₙ
-                self.stats["rejected"] += 1
-                if attempt < retries:
-                    self.alpha *= 0.5
-            if why:
-                self.message = f"step {its + 1} rejected at α = {self.alpha:.3g}: {why}; θ kept at iterate {its}"
-                self.stats["message"] = self.message
-                PETSc.Sys.Print(f"  ImplicitGD: {self.message}", comm=tao.getComm())
-                tao.setConvergedReason(R.DIVERGED_NAN if not math.isfinite(f_new) else R.DIVERGED_LS_FAILURE)
-                break
-            f = f_new
-            g_new.copy(g)
-            used, self.alpha = self.alpha, min(growth * self.alpha, cap)  # the next α, before a checkpoint
-            self.stats["alpha"].append(used)
-            its += 1
-            tao.setIterationNumber(its)
-            tao.monitor(its, f, g.norm(), 0.0, used)
-            reason = tao.checkConverged()
-        self.stats["time_s"] = time.perf_counter() - t_start
-        pc = tao.getKSP().getPC()
-        if kind == "linearized" and pc.getType() == PETSc.PC.Type.PYTHON:
-            self.stats["pc"] = getattr(pc.getPythonContext(), "stats", None)
-        for v in (g, g_new, d):
-            v.destroy()
+            self._center.copy(x)  # keep θₙ
+            self.stats["rejected"] += 1
+            if attempt < retries:
+                self.alpha *= 0.5
+        if why:
+            self.stop(tao, R.DIVERGED_NAN if not math.isfinite(f_new) else R.DIVERGED_LS_FAILURE,
+                      f"step {self.its + 1} rejected at α = {self.alpha:.3g}: {why}; θ kept at iterate {self.its}")
+            return None
+        self.g_new.copy(self.g)
+        used = self.alpha
+        self.alpha = min(self.opts["alpha_growth"] * self.alpha, self.opts["alpha_max"])  # before a checkpoint
+        self.stats["alpha"].append(used)
+        return f_new, used
+
+    def postSolve(self, tao: PETSc.TAO) -> None:
+        self.stats["time_s"] = time.perf_counter() - self._t_start
+        if self.opts["type"] == "linearized":
+            pc = self.ksp(tao).getPC()
+            if pc.getType() == PETSc.PC.Type.PYTHON:
+                self.stats["pc"] = getattr(pc.getPythonContext(), "stats", None)
 
 
 def _reason(reason: int) -> str:

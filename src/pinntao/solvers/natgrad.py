@@ -29,7 +29,8 @@ import torch
 from petsc4py import PETSc
 
 from .. import events
-from ..options import Option, OptionSet, help_requested, nonnegative, positive
+from ..options import Option, OptionSet, nonnegative, positive
+from .base import Solver, pinn_operator
 
 LINESEARCHES = ("grid", "backtrack", "tao")
 DAMPINGS = ("none", "fixed", "adaptive", "safeguard")
@@ -37,7 +38,7 @@ LM_DAMPINGS = ("adaptive", "safeguard")  # μ grows after a rejected step, retri
 R = PETSc.TAO.ConvergedReason
 
 
-class NaturalGradient:
+class NaturalGradient(Solver):
     """TAO python context: ``-tao_type python -tao_python_type pinntao.solvers.NaturalGradient``."""
 
     options = OptionSet(
@@ -92,61 +93,31 @@ class NaturalGradient:
                    check=lambda v: 0 < v < 1, check_text="in (0, 1)"),
         ],
     )
-    default_pc = "pinntao.pc.SketchedPseudoInverse"
+    ksp_suffix = "tao_ng_"
+    default_ksp = ("preonly", "pinntao.pc.SketchedPseudoInverse")
+    needs_operator = "hessian"
+    work_vecs = ("g", "d", "work", "g_new")
+    # damping c, ν of Nielsen's rule, the warm start of the accept-first line search, the stall test's best losses
+    state_scalars = ("c", "nu", "eta_last", "eta_first", "best")
 
     def __init__(self) -> None:
-        self.opts: dict[str, Any] = {}
-        self.message = ""
-        self.stats: dict[str, Any] = {}
-        self._stale = False
+        super().__init__()
+        self.c, self.nu, self.eta_last, self.eta_first = 0.0, 2.0, 1.0, False
+        self.best: list[float] = [math.inf]
+        self._shift = 0.0
 
-    def objective_changed(self, tao: PETSc.TAO) -> None:
-        """The loss changed in a monitor (new points, batch or loss weights): L and ∇L are
-        re-evaluated at θ before the next step, so the line search compares like with like."""
-        self._stale = True
+    def extra_state(self, tao: PETSc.TAO) -> dict[str, Any]:
+        """The PC's sketch state."""
+        return pc_restart_state(tao)
 
-    def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
-        """The PC's sketch state and this solver's damping, line-search and stall-test state."""
-        mine = {"ng_c": getattr(self, "_c", None), "ng_nu": getattr(self, "_nu", None),
-                "ng_eta_last": getattr(self, "_eta_last", None), "ng_eta_first": float(getattr(self, "_eta_first", 0)),
-                "ng_best": [v if math.isfinite(v) else 1e308  # strict JSON: no inf
-                            for v in getattr(self, "_best", [])[-(self.opts.get("stall_its", 0) + 2):]]}
-        return {**pc_restart_state(tao), **{k: v for k, v in mine.items() if v is not None}}
-
-    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
+    def load_extra_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
         load_pc_restart_state(tao, state)
-        self._pending = {k: v for k, v in state.items() if k.startswith("ng_")}
 
-    def _resume_state(self) -> None:
-        """Apply a loaded restart state at the start of solve (then forget it)."""
-        st, self._pending = getattr(self, "_pending", {}), {}
-        if "ng_c" in st:
-            self._c, self._nu, self._eta_last = float(st["ng_c"]), float(st["ng_nu"]), float(st["ng_eta_last"])
-            self._eta_first = bool(st.get("ng_eta_first", 0.0))
-        if "ng_best" in st:
-            self._best[:] = [math.inf if float(v) >= 1e308 else float(v) for v in st["ng_best"]]
-
-    def create(self, tao: PETSc.TAO) -> None:
-        ksp = tao.getKSP()
-        ksp.setOptionsPrefix(ksp_prefix(tao))
-        ksp.setType(PETSc.KSP.Type.PREONLY)
-        pc = ksp.getPC()
-        pc.setType(PETSc.PC.Type.PYTHON)
-        pc.setPythonType(self.default_pc)
-
-    def setFromOptions(self, tao: PETSc.TAO) -> None:
-        prefix = tao.getOptionsPrefix() or ""
-        if help_requested():
-            self.options.print_help(tao.getComm(), prefix)
-        self.opts = self.options.read(prefix)
-        ksp = tao.getKSP()
-        ksp.setOptionsPrefix(ksp_prefix(tao))  # again: the Tao's prefix may be set after its type
-        ksp.setFromOptions()
-        krylov_norm_default(ksp)
+    def configure(self, tao: PETSc.TAO) -> None:
+        krylov_norm_default(tao.getKSP())
 
     def setUp(self, tao: PETSc.TAO) -> None:
-        if not self.opts:
-            self.opts = self.options.read(tao.getOptionsPrefix() or "")
+        super().setUp(tao)
         krylov_norm_default(tao.getKSP())
 
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
@@ -157,6 +128,8 @@ class NaturalGradient:
             f"  natural-gradient step d = KSP(G{damp}) ∇L, " + " ".join(f"{k}={v}" for k, v in self.opts.items())
             + "\n"
         )
+        if self.opts.get("damping", "none") != "none" and self.stats.get("mu"):
+            viewer.printfASCII(f"  current damping μ = {self.stats['mu'][-1]:.3e}\n")
         st = self.stats
         if st.get("iterations"):
             its = st["iterations"]
@@ -168,16 +141,6 @@ class NaturalGradient:
             viewer.printfASCII(f"  time per iteration [ms]: {times}\n")
 
     # -- the iteration ---------------------------------------------------------------------
-    def _objective_of(self, H: PETSc.Mat) -> Any:
-        ctx = H.getPythonContext() if H.getType() == PETSc.Mat.Type.PYTHON else None
-        return getattr(ctx, "obj", None)
-
-    def _stop(self, tao: PETSc.TAO, reason: int, message: str) -> None:
-        self.message = message
-        self.stats["message"] = message
-        PETSc.Sys.Print(f"  NaturalGradient: {message}", comm=tao.getComm())
-        tao.setConvergedReason(reason)
-
     def _tic(self, phase: str, t0: float) -> float:
         t = time.perf_counter()
         self.stats["time_s"][phase] += t - t0
@@ -191,29 +154,29 @@ class NaturalGradient:
         if kind == "fixed":
             return self.opts["damping_init"]
         floor = self.opts["damping_floor"] if kind == "safeguard" else 0.0
-        return floor + self._c * max(f, 0.0)
+        return floor + self.c * max(f, 0.0)
 
     def _update_damping(self, rho: float) -> None:
         """Nielsen's rule on c (μ = c·L): a good model (ρ → 1) shrinks c up to 3×, a poor one
         (ρ ≤ 0) grows it 2×, 4×, 8× … in a row."""
         if self.opts["damping"] == "safeguard":  # undamped (μ = floor) first, LM only after a rejection
             if rho > 0:
-                self._c *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-                self._c, self._nu = (0.0 if self._c < self.opts["damping_min"] else self._c), 2.0
+                self.c *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                self.c, self.nu = (0.0 if self.c < self.opts["damping_min"] else self.c), 2.0
             else:
-                grown = self._c * self._nu
-                self._c, self._nu = (grown, 2.0 * self._nu) if grown > 0 else (self.opts["damping_init"], 2.0)
-            self._c = min(self._c, self.opts["damping_max"])
+                grown = self.c * self.nu
+                self.c, self.nu = (grown, 2.0 * self.nu) if grown > 0 else (self.opts["damping_init"], 2.0)
+            self.c = min(self.c, self.opts["damping_max"])
             return
         if self.opts["damping"] != "adaptive":
             return
         if rho > 0:
-            self._c *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-            self._nu = 2.0
+            self.c *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+            self.nu = 2.0
         else:
-            self._c *= self._nu
-            self._nu *= 2.0
-        self._c = min(max(self._c, self.opts["damping_min"]), self.opts["damping_max"])
+            self.c *= self.nu
+            self.nu *= 2.0
+        self.c = min(max(self.c, self.opts["damping_min"]), self.opts["damping_max"])
 
     def direction(self, tao: PETSc.TAO, x: PETSc.Vec, g: PETSc.Vec, d: PETSc.Vec, f: float, mu: float,
                   relinearize: bool) -> str:
@@ -228,7 +191,7 @@ class NaturalGradient:
                 ctx = A.getPythonContext() if A.getType() == PETSc.Mat.Type.PYTHON else None
                 if ctx is not None and hasattr(ctx, "damping"):
                     ctx.damping = 0.0
-            obj = self._objective_of(H)
+            obj = pinn_operator(tao)
             if obj is not None and obj.gram_mode == "explicit":
                 obj.local_jacobian(obj.theta_lin)  # the batched J, shared by the PC and the products
             t0 = self._tic("jacobian", t0)
@@ -250,7 +213,7 @@ class NaturalGradient:
             return f"KSP failed ({ksp.getConvergedReason()}): non-finite direction, step rejected"
         return ""
 
-    def accepted(self) -> None:
+    def take_direction(self) -> None:
         """Hook: the last direction was taken (SPRING keeps it as its momentum)."""
 
     def curvature(self, tao: PETSc.TAO, d: PETSc.Vec, work: PETSc.Vec) -> float:
@@ -298,8 +261,8 @@ class NaturalGradient:
         above it when that was accepted at its first trial (η = 1 at the start), with the gradient
         in the same pass; accepted on sufficient decrease L(θ − ηd) ≤ L − c1·η·∇Lᵀd, else
         η ← base·η (objective only). Returns (η, L_new, gradient done); η = 0: no acceptable step."""
-        eta, c1 = self._eta_last, self.opts["ls_c1"]
-        if self._eta_first:
+        eta, c1 = self.eta_last, self.opts["ls_c1"]
+        if self.eta_first:
             eta = min(1.0, eta / self.opts["ls_base"])
         for j in range(self.opts["ls_steps"]):
             x.copy(work)
@@ -307,137 +270,123 @@ class NaturalGradient:
             fn = tao.computeObjectiveGradient(work, g_new) if j == 0 else tao.computeObjective(work)
             self.stats["ls_evals"] += 1
             if math.isfinite(fn) and fn <= f - c1 * eta * slope:
-                self._eta_last, self._eta_first = eta, j == 0
+                self.eta_last, self.eta_first = eta, j == 0
                 return eta, fn, j == 0
             eta *= self.opts["ls_base"]
         return 0.0, f, False
 
-    def solve(self, tao: PETSc.TAO) -> None:
-        x = tao.getSolution()
-        g, d, work, g_new = x.duplicate(), x.duplicate(), x.duplicate(), x.duplicate()
-        H, _, _ = tao.getHessian()
-        obj = self._objective_of(H)
-        ksp = tao.getKSP()
-        ls = tao.getLineSearch() if self.opts["linesearch"] == "tao" else None
-        if ls is not None:
-            ls.useTAORoutine(tao)
-        max_it = tao.getMaximumIterations()
+    def new_stats(self) -> dict[str, Any]:
         phases = ("jacobian", "factor", "direction", "linesearch", "gradient", "iteration")
-        self.message, self.stats = "", {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0,
-                                        "time_s": dict.fromkeys(phases, 0.0)}
-        self._c, self._nu, self._shift = self.opts["damping_init"], 2.0, 0.0
-        if self.opts["damping"] == "safeguard":
-            self._c = 0.0
-        self._eta_last, self._eta_first = 1.0, False
-        self._best = best = [math.inf]  # best loss per iteration, for the stall test
-        self._resume_state()
+        return {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0, "time_s": dict.fromkeys(phases, 0.0)}
 
-        self._stale = False  # set again by a monitor that changes the loss (objective_changed)
-        f = tao.computeObjectiveGradient(x, g)  # before the first iteration: in no phase
-        its = 0
-        tao.setIterationNumber(0)
-        tao.monitor(its, f, g.norm(), 0.0, 0.0)
-        reason = tao.checkConverged()
-        while reason == R.CONTINUE_ITERATING:
-            if its >= max_it:
-                tao.setConvergedReason(R.DIVERGED_MAXITS)
-                break
-            t_it = time.perf_counter()
-            if self._stale:  # a monitor changed the loss: f, ∇L at θ on it; the stall test starts over
-                f = tao.computeObjectiveGradient(x, g)
-                best[:] = [math.inf]
-                self._stale = False
-            eta, have_grad, f_new, failed = 0.0, False, f, ""
-            for attempt in range(self.opts["retries"] + 1):
-                mu = self._mu(f)
-                failed = self.direction(tao, x, g, d, f, mu, relinearize=attempt == 0)
-                if failed:
-                    break
-                slope = g.dot(d)
-                if not math.isfinite(slope):
-                    failed = "non-finite direction, step rejected"
-                    break
-                if slope <= 0:
-                    failed = f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected"
-                    if self.opts["damping"] in LM_DAMPINGS and attempt < self.opts["retries"]:
-                        failed = ""  # rounding at a tiny gradient (∇Lᵀd ≈ -1e-20 seen): more damping, retry
-                        self.stats["retries"] += 1
-                        self._update_damping(-1.0)
-                        continue
-                    break
-                t0 = time.perf_counter()
-                with events.LINESEARCH:
-                    if ls is not None:
-                        x.copy(work)
-                        g.copy(g_new)  # the line search reads ∇L at θ from it and leaves ∇L at the new point
-                        d.scale(-1.0)
-                        f_new, eta, lsr = ls.apply(work, g_new, d)
-                        d.scale(-1.0)
-                        if lsr < 0 or not math.isfinite(f_new):
-                            eta = 0.0
-                        have_grad = eta > 0
-                    elif self.opts["linesearch"] == "backtrack":
-                        eta, f_new, have_grad = self._backtrack(tao, x, d, f, slope, work, g_new)
-                    else:
-                        eta = self._grid_search(tao, obj, x, d, f, work)
-                    lm = self.opts["damping"] == "adaptive" or (self.opts["damping"] == "safeguard" and self._c > 0)
-                    rho = 0.0 if lm else 1.0  # safeguard at c = 0: an accepted step keeps it undamped
-                    if eta > 0 and lm:
-                        if self.opts["linesearch"] == "grid":
-                            x.copy(work)
-                            work.axpy(-eta, d)
-                            f_new, have_grad = tao.computeObjectiveGradient(work, g_new), True
-                        # gain ratio of the accepted step against the Gauss-Newton model
-                        pred = eta * slope - 0.5 * eta * eta * self.curvature(tao, d, work)
-                        rho = (f - f_new) / pred if pred > 0 else 0.0
-                self._tic("linesearch", t0)
-                if eta > 0:
-                    self._update_damping(rho)
-                    break
-                if self.opts["damping"] not in LM_DAMPINGS:
-                    break
-                self.stats["retries"] += 1
-                self._update_damping(-1.0)  # no decrease: more damping, same factor, new direction
+    def preSolve(self, tao: PETSc.TAO, x: PETSc.Vec) -> None:
+        self._obj = pinn_operator(tao)
+        self._ls = tao.getLineSearch() if self.opts["linesearch"] == "tao" else None
+        if self._ls is not None:
+            self._ls.useTAORoutine(tao)
+        self.c, self.nu, self._shift = self.opts["damping_init"], 2.0, 0.0
+        if self.opts["damping"] == "safeguard":
+            self.c = 0.0  # undamped (μ = floor) until a step is rejected
+        self.eta_last, self.eta_first = 1.0, False
+        self.best = [math.inf]  # best loss per iteration, for the stall test
+
+    def refreshed(self, f: float) -> None:
+        self.best[:] = [math.inf]  # the loss changed: the stall test starts over
+
+    def step(self, tao: PETSc.TAO, x: PETSc.Vec, f: float) -> tuple[float, float] | None:
+        g, d, work, g_new, obj, ls = self.g, self.d, self.work, self.g_new, self._obj, self._ls
+        t_it = time.perf_counter()
+        eta, have_grad, f_new, failed = 0.0, False, f, ""
+        for attempt in range(self.opts["retries"] + 1):
+            mu = self._mu(f)
+            failed = self.direction(tao, x, g, d, f, mu, relinearize=attempt == 0)
             if failed:
-                self._stop(tao, R.DIVERGED_LS_FAILURE if "descent" in failed else R.DIVERGED_NAN, failed)
                 break
-            if eta == 0.0:
-                what = "TAO line search failed" if ls is not None else "line search found no decrease"
-                self._stop(tao, R.DIVERGED_LS_FAILURE, what + (
-                    f" (after {self.opts['retries']} damping increases)"
-                    if self.opts["damping"] in LM_DAMPINGS else ""))
+            slope = g.dot(d)
+            if not math.isfinite(slope):
+                failed = "non-finite direction, step rejected"
                 break
-            x.axpy(-eta, d)
-            self.accepted()
+            if slope <= 0:
+                failed = f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected"
+                if self.opts["damping"] in LM_DAMPINGS and attempt < self.opts["retries"]:
+                    failed = ""  # rounding at a tiny gradient (∇Lᵀd ≈ -1e-20 seen): more damping, retry
+                    self.stats["retries"] += 1
+                    self._update_damping(-1.0)
+                    continue
+                break
             t0 = time.perf_counter()
-            if have_grad:
-                g_new.copy(g)
-                f = f_new
-            else:
-                f = tao.computeObjectiveGradient(x, g)
-            self._tic("gradient", t0)
-            self.stats["eta"].append(eta)
-            self.stats["mu"].append(mu)
-            its += 1
-            self._tic("iteration", t_it)
-            tao.setIterationNumber(its)
-            tao.monitor(its, f, g.norm(), 0.0, eta)
-            reason = tao.checkConverged()
-            if reason == R.CONTINUE_ITERATING and self._stalled(f, best):
-                self._stop(tao, R.CONVERGED_USER, f"loss stalled: less than {self.opts['stall_rtol']:g} relative "
-                           f"decrease over {self.opts['stall_its']} iterations (-tao_ng_stall_its)")
-                reason = R.CONVERGED_USER
-        pc = ksp.getPC()
+            with events.LINESEARCH:
+                if ls is not None:
+                    x.copy(work)
+                    g.copy(g_new)  # the line search reads ∇L at θ from it and leaves ∇L at the new point
+                    d.scale(-1.0)
+                    f_new, eta, lsr = ls.apply(work, g_new, d)
+                    d.scale(-1.0)
+                    if lsr < 0 or not math.isfinite(f_new):
+                        eta = 0.0
+                    have_grad = eta > 0
+                elif self.opts["linesearch"] == "backtrack":
+                    eta, f_new, have_grad = self._backtrack(tao, x, d, f, slope, work, g_new)
+                else:
+                    eta = self._grid_search(tao, obj, x, d, f, work)
+                lm = self.opts["damping"] == "adaptive" or (self.opts["damping"] == "safeguard" and self.c > 0)
+                rho = 0.0 if lm else 1.0  # safeguard at c = 0: an accepted step keeps it undamped
+                if eta > 0 and lm:
+                    if self.opts["linesearch"] == "grid":
+                        x.copy(work)
+                        work.axpy(-eta, d)
+                        f_new, have_grad = tao.computeObjectiveGradient(work, g_new), True
+                    # gain ratio of the accepted step against the Gauss-Newton model
+                    pred = eta * slope - 0.5 * eta * eta * self.curvature(tao, d, work)
+                    rho = (f - f_new) / pred if pred > 0 else 0.0
+            self._tic("linesearch", t0)
+            if eta > 0:
+                self._update_damping(rho)
+                break
+            if self.opts["damping"] not in LM_DAMPINGS:
+                break
+            self.stats["retries"] += 1
+            self._update_damping(-1.0)  # no decrease: more damping, same factor, new direction
+        if failed:
+            self.stop(tao, R.DIVERGED_LS_FAILURE if "descent" in failed else R.DIVERGED_NAN, failed)
+            return None
+        if eta == 0.0:
+            what = "TAO line search failed" if ls is not None else "line search found no decrease"
+            self.stop(tao, R.DIVERGED_LS_FAILURE, what + (
+                f" (after {self.opts['retries']} damping increases)" if self.opts["damping"] in LM_DAMPINGS else ""))
+            return None
+        x.axpy(-eta, d)
+        self.take_direction()
+        t0 = time.perf_counter()
+        if have_grad:
+            g_new.copy(g)
+            f = f_new
+        else:
+            f = tao.computeObjectiveGradient(x, g)
+        self._tic("gradient", t0)
+        self.stats["eta"].append(eta)
+        self.stats["mu"].append(mu)
+        self._tic("iteration", t_it)
+        return f, eta
+
+    def postStep(self, tao: PETSc.TAO, f: float) -> str:
+        if self._stalled(f, self.best):
+            return (f"loss stalled: less than {self.opts['stall_rtol']:g} relative decrease over "
+                    f"{self.opts['stall_its']} iterations (-tao_ng_stall_its)")
+        return ""
+
+    def postSolve(self, tao: PETSc.TAO) -> None:
+        pc = tao.getKSP().getPC()
         pc_ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
         if pc_ctx is not None and hasattr(pc_ctx, "stats"):
             self.stats["pc"] = pc_ctx.stats
-        self.stats["iterations"] = its
 
     def _stalled(self, f: float, best: list[float]) -> bool:
         """True when the best loss of the last ``stall_its`` iterations is not ``stall_rtol`` below
         the best loss before them (a least-squares loss near its floor: gradient norms say little)."""
         best.append(min(best[-1], f))
         n = self.opts["stall_its"]
+        del best[: max(0, len(best) - (n + 2))]  # only the window is read (and kept in a restart file)
         if n <= 0 or len(best) <= n + 1:
             return False
         return best[-1] > (1.0 - self.opts["stall_rtol"]) * best[-1 - n]
@@ -461,7 +410,7 @@ def krylov_norm_default(ksp: PETSc.KSP) -> None:
 
 def ksp_prefix(tao: PETSc.TAO) -> str:
     """Options prefix of a NaturalGradient Tao's KSP: ``<tao prefix>tao_ng_``."""
-    return (tao.getOptionsPrefix() or "") + NaturalGradient.options.prefix
+    return (tao.getOptionsPrefix() or "") + NaturalGradient.ksp_suffix
 
 
 def pc_restart_state(tao: PETSc.TAO) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from typing import Any
 
 from petsc4py import PETSc
 
-from ..options import Option, OptionSet, help_requested, nonnegative, positive
+from ..options import Option, OptionSet, nonnegative, positive
 from ..pc.proximal import proximal_mat
+from .base import Solver
 
 SAV_TYPES = ("sav", "ressav", "relsav")
 SAV_OPERATORS = ("identity", "gram")
@@ -30,7 +31,7 @@ RESTART_RULES = ("every", "lower")
 R = PETSc.TAO.ConvergedReason
 
 
-class SAV:
+class SAV(Solver):
     """TAO python context: ``-tao_type python -tao_python_type pinntao.solvers.SAV`` (Algorithm 2)."""
 
     default_type = "sav"
@@ -67,26 +68,24 @@ class SAV:
         ],
     )
 
+    ksp_suffix = "tao_sav_"
+    default_ksp = ("preonly", "pinntao.pc.ProximalPC")
+    lazy_ksp = True  # only the linearized step (SAV: the λG operator) uses it
+    work_vecs = ("g", "g_new", "w", "d", "m", "v", "dts")
+    state_scalars = ("r", "t")  # the auxiliary variable and the A-SAV step count
+    state_vecs = ("m", "v")  # A-SAV's moments
+    restore_nonfinite = True
+
     def __init__(self) -> None:
-        self.opts: dict[str, Any] = {}
-        self.message = ""
-        self.stats: dict[str, Any] = {}
+        super().__init__()
         self.energy: list[float] = []  # r² per iteration; one list object for the Tao's life (the report holds it)
         self._M: PETSc.Mat | None = None
-        self._stale = False
-        self._state: dict[str, Any] = {}
-        self._resume: dict[str, Any] | None = None
+        self.r = math.nan
+        self.t = 0
+        self._started = False
 
     # -- TAO python protocol ---------------------------------------------------------------
-    def create(self, tao: PETSc.TAO) -> None:
-        ksp = tao.getKSP()
-        ksp.setOptionsPrefix((tao.getOptionsPrefix() or "") + self.options.prefix)
-        ksp.setType(PETSc.KSP.Type.PREONLY)
-        pc = ksp.getPC()
-        pc.setType(PETSc.PC.Type.PYTHON)
-        pc.setPythonType("pinntao.pc.ProximalPC")
-
-    def _read(self, prefix: str) -> dict[str, Any]:
+    def read_options(self, prefix: str) -> dict[str, Any]:
         opts = self.options.read(prefix)
         opts["type"] = opts["type"] or self.default_type
         opts["adaptive"] = self.default_adaptive if opts["adaptive"] is None else opts["adaptive"]
@@ -97,40 +96,47 @@ class SAV:
                                  "(allowed with -tao_sav_adaptive: identity)")
         return opts
 
-    def setFromOptions(self, tao: PETSc.TAO) -> None:
-        prefix = tao.getOptionsPrefix() or ""
-        if help_requested():
-            self.options.print_help(tao.getComm(), prefix)
-        self.opts = self._read(prefix)
-        if self.opts["operator"] == "gram":
-            ksp = tao.getKSP()
-            ksp.setOptionsPrefix(prefix + self.options.prefix)
-            ksp.setFromOptions()
+    def report_fields(self) -> dict[str, Any]:
+        return {"energy": self.energy}  # the modified energy r² per iteration
+
+    def uses_ksp(self) -> bool:
+        return self.opts["operator"] == "gram"
 
     def setUp(self, tao: PETSc.TAO) -> None:
-        if not self.opts:
-            self.opts = self._read(tao.getOptionsPrefix() or "")
+        super().setUp(tao)
+        if self.opts["operator"] == "gram" and self.opts["lambda"] != 0.0:
+            self.check_operator(tao, "hessian")
+
+    def check_operator(self, tao: PETSc.TAO, need: str = "") -> Any:
+        if not need:
+            return super().check_operator(tao)
+        saved, self.needs_operator = self.needs_operator, need
+        try:
+            return super().check_operator(tao)
+        finally:
+            self.needs_operator = saved
 
     def destroy(self, tao: PETSc.TAO) -> None:
         if self._M is not None:
             self._M.destroy()
             self._M = None
+        super().destroy(tao)
 
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
         viewer.printfASCII(f"  {type(self).__name__}: " + " ".join(f"{k}={v}" for k, v in self.opts.items()) + "\n")
-        if self.opts.get("operator") == "gram":
-            tao.getKSP().view(viewer)
-
-    def objective_changed(self, tao: PETSc.TAO) -> None:
-        """The loss changed under the solver (new batch, resampled points, new weights): recompute L, ∇L."""
-        self._stale = True
+        if self.energy:
+            viewer.printfASCII(f"  modified energy r² = {self.energy[-1]:.6e}\n")
+        # the λG operator's KSP is printed by TaoView after this (once, with its prefix)
 
     def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
         """r, the A-SAV step count and moments: what an exact restart needs besides θ."""
-        return dict(self._state)
-
-    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
-        self._resume = state
+        if not self._started:
+            return {}
+        state = super().restart_state(tao)
+        if not self.opts["adaptive"]:
+            state.pop("m", None)
+            state.pop("v", None)
+        return state
 
     # -- the step ----------------------------------------------------------------------------
     def _apply_A(self, tao: PETSc.TAO, x: PETSc.Vec, w: PETSc.Vec, d: PETSc.Vec, dts: PETSc.Vec | None) -> str:
@@ -152,7 +158,7 @@ class SAV:
             tao.computeHessian(x, H, Hp)  # 𝓛 = λG linearised at θₙ
             ctx = self._M.getPythonContext()
             ctx.alpha, ctx.sigma = dt * lam, 0.0
-            ksp = tao.getKSP()
+            ksp = self.ksp(tao)
             ksp.setOperators(self._M, self._M)
             ksp.solve(w, d)
             self.stats["ksp_its"] += ksp.getIterationNumber()
@@ -161,96 +167,85 @@ class SAV:
             return "non-finite (I + Δt𝓛)⁻¹N"
         return ""
 
-    def solve(self, tao: PETSc.TAO) -> None:
-        if not self.opts:
-            self.opts = self._read(tao.getOptionsPrefix() or "")
+    def new_stats(self) -> dict[str, Any]:
+        o = self.opts
+        return {"type": o["type"], "adaptive": bool(o["adaptive"]), "operator": o["operator"], "xi": [],
+                "restarts": 0, "ksp_its": 0}
+
+    def preSolve(self, tao: PETSc.TAO, x: PETSc.Vec) -> None:
+        if self.opts["operator"] == "gram" and self.opts["lambda"] != 0.0:
+            self.check_operator(tao, "hessian")
+        self.m.set(0.0)
+        self.v.set(0.0)
+        self.r, self.t, self._started = math.nan, 0, False
+        self.energy.clear()
+
+    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
+        super().load_restart_state(tao, state)
+        self._resumed_r = "r" in state
+
+    def started(self, tao: PETSc.TAO, x: PETSc.Vec, f: float) -> float:
+        if not getattr(self, "_resumed_r", False):
+            self.r = math.sqrt(f + self.opts["C"]) if math.isfinite(f) else math.nan
+        self._resumed_r = False
+        self._started = True
+        self.energy.append(self.r * self.r)
+        return f
+
+    def step(self, tao: PETSc.TAO, x: PETSc.Vec, f: float) -> tuple[float, float] | None:
         o = self.opts
         kind, adaptive, C, dt = o["type"], o["adaptive"], o["C"], o["dt"]
         b1, b2, eps = o["beta1"], o["beta2"], o["eps"]
-        x = tao.getSolution()
-        g, g_new, w, d, prev = (x.duplicate() for _ in range(5))
-        m = v = dts = None
+        g, w, d = self.g, self.w, self.d
+        m, v, dts = (self.m, self.v, self.dts) if adaptive else (None, None, None)
+        its, r = self.its, self.r
+        t = self.t + 1
+        q = math.sqrt(f + C)  # √(L(θₙ) + C)
+        if kind == "ressav" and ((o["restart"] == "every" and its % o["restart_every"] == 0)
+                                 or (o["restart"] == "lower" and q < r)):
+            r = q
+            self.stats["restarts"] += 1
         if adaptive:
-            m, v, dts = x.duplicate(), x.duplicate(), x.duplicate()
-            m.set(0.0)
-            v.set(0.0)
-        self.message, self._stale = "", False
-        self.stats = {"type": kind, "adaptive": bool(adaptive), "operator": o["operator"], "xi": [],
-                      "restarts": 0, "ksp_its": 0}
-        self.energy.clear()
-        f = tao.computeObjectiveGradient(x, g)
-        r, t0 = math.sqrt(f + C) if math.isfinite(f) else math.nan, 0
-        if self._resume:
-            st, self._resume = self._resume, None
-            r, t0 = float(st.get("r", r)), int(st.get("step", 0))
-            if adaptive and "m" in st:
-                a, bnd = x.getOwnershipRange()
-                m.setArray(st["m"][a:bnd])
-                v.setArray(st["v"][a:bnd])
-        self._state = {"r": r, "step": t0, **({"m": m, "v": v} if adaptive else {})}
-        self.energy.append(r * r)
-        its, max_it = 0, tao.getMaximumIterations()
-        tao.setIterationNumber(0)
-        tao.monitor(0, f, g.norm(), 0.0, 0.0)
-        reason = tao.checkConverged()
-        while reason == R.CONTINUE_ITERATING:
-            if its >= max_it:
-                tao.setConvergedReason(R.DIVERGED_MAXITS)
-                break
-            if self._stale:  # the objective changed in a monitor: L and N at θₙ on the new points
-                f = tao.computeObjectiveGradient(x, g)
-                self._stale = False
-            t = t0 + its + 1
-            q = math.sqrt(f + C)  # √(L(θₙ) + C)
-            if kind == "ressav" and ((o["restart"] == "every" and its % o["restart_every"] == 0)
-                                     or (o["restart"] == "lower" and q < r)):
-                r = q
-                self.stats["restarts"] += 1
-            if adaptive:
-                assert m is not None and v is not None and dts is not None
-                m.scale(b1)
-                m.axpy(1 - b1, g)
-                g.copy(w)
-                w.pointwiseMult(w, w)
-                v.scale(b2)
-                v.axpy(1 - b2, w)
-                v.copy(dts)  # Δt̂ = Δt / √(v / (1 − β2ᵗ) + ε)
-                dts.scale(1.0 / (1 - b2**t))
-                dts.shift(eps)
-                dts.sqrtabs()
-                dts.reciprocal()
-                dts.scale(dt)
-                m.copy(w)
-                w.scale(1.0 / (1 - b1**t))  # N̂ = m̂
-            else:
-                g.copy(w)
-            why = self._apply_A(tao, x, w, d, dts)
-            if why:
-                self._stop(tao, R.DIVERGED_NAN, f"step {its + 1}: {why}; θ kept at iterate {its}")
-                break
-            s = w.dot(d)  # Δt (N, A N) ≥ 0
-            r_new = r / (1.0 + s / (2.0 * (f + C)))
-            x.copy(prev)
-            x.axpy(-r_new / q, d)
-            f_new = tao.computeObjectiveGradient(x, g_new)
-            if not math.isfinite(f_new):
-                prev.copy(x)
-                f = tao.computeObjectiveGradient(x, g)
-                self._stop(tao, R.DIVERGED_NAN, f"non-finite loss after SAV step {its + 1}: stopped, θ restored to "
-                           f"iterate {its} (loss {f:.3e})")
-                break
-            if kind == "relsav":
-                r_new = self._relax(x, prev, d, dts, r_new, f_new)
-            r, f = r_new, f_new
-            g, g_new = g_new, g
-            its += 1
-            self._state.update(r=r, step=t)
-            self.energy.append(r * r)
-            tao.setIterationNumber(its)
-            tao.monitor(its, f, g.norm(), 0.0, dt)
-            reason = tao.checkConverged()
-        for vec in (g, g_new, w, d, prev):
-            vec.destroy()
+            assert m is not None and v is not None and dts is not None
+            m.scale(b1)
+            m.axpy(1 - b1, g)
+            g.copy(w)
+            w.pointwiseMult(w, w)
+            v.scale(b2)
+            v.axpy(1 - b2, w)
+            v.copy(dts)  # Δt̂ = Δt / √(v / (1 − β2ᵗ) + ε)
+            dts.scale(1.0 / (1 - b2**t))
+            dts.shift(eps)
+            dts.sqrtabs()
+            dts.reciprocal()
+            dts.scale(dt)
+            m.copy(w)
+            w.scale(1.0 / (1 - b1**t))  # N̂ = m̂
+        else:
+            g.copy(w)
+        why = self._apply_A(tao, x, w, d, dts)
+        if why:
+            self.stop(tao, R.DIVERGED_NAN, f"step {its + 1}: {why}; θ kept at iterate {its}")
+            return None
+        s = w.dot(d)  # Δt (N, A N) ≥ 0
+        r_new = r / (1.0 + s / (2.0 * (f + C)))
+        x.axpy(-r_new / q, d)
+        f_new = tao.computeObjectiveGradient(x, self.g_new)
+        if not math.isfinite(f_new):
+            return f_new, dt  # the base class restores θₙ and stops
+        if kind == "relsav":
+            r_new = self._relax(x, self._prev, d, dts, r_new, f_new)
+        self.r = r_new
+        self.g, self.g_new = self.g_new, g
+        return f_new, dt
+
+    def accepted(self, f: float) -> None:
+        self.t += 1
+        self.energy.append(self.r * self.r)
+
+    def nonfinite_message(self, f: float) -> str:
+        return (f"non-finite loss after SAV step {self.its + 1}: stopped, θ restored to iterate {self.its} "
+                f"(loss {f:.3e})")
 
     def _relax(self, x: PETSc.Vec, prev: PETSc.Vec, d: PETSc.Vec, dts: PETSc.Vec | None, r_t: float,
                f_new: float) -> float:
@@ -267,12 +262,6 @@ class SAV:
         xi = (r_h - r_new) / (r_h - r_t) if r_h > r_t else 0.0
         self.stats["xi"].append(xi)
         return r_new
-
-    def _stop(self, tao: PETSc.TAO, reason: int, message: str) -> None:
-        self.message = message
-        self.stats["message"] = message
-        PETSc.Sys.Print(f"  {type(self).__name__}: {message}", comm=tao.getComm())
-        tao.setConvergedReason(reason)
 
 
 def _weighted_sq(d: PETSc.Vec, dts: PETSc.Vec) -> float:

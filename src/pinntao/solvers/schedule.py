@@ -20,14 +20,15 @@ from petsc4py import PETSc
 
 from ..errors import PinnInputError
 from ..objective import HessianContext
-from ..options import Option, OptionSet, check_tao_type, help_requested, nonnegative, positive
+from ..options import Option, OptionSet, check_tao_type, nonnegative, positive
+from .base import Solver
 
 R = PETSc.TAO.ConvergedReason
 PLATEAU_ON = ("loss", "gnorm")
 _UNLIMITED = 2**31 - 2
 
 
-class Schedule:
+class Schedule(Solver):
     """TAO python context running its stages' Taos in turn, carrying θ across."""
 
     options = OptionSet(
@@ -46,11 +47,9 @@ class Schedule:
     )
 
     def __init__(self) -> None:
-        self.opts: dict[str, Any] = {}
+        super().__init__()
         self.names: list[str] = []
         self.stages: list[PETSc.TAO] = []
-        self.message = ""
-        self.stats: dict[str, Any] = {}
         self._outer: PETSc.TAO | None = None
         self._offset = 0
         self._index = 0
@@ -58,7 +57,6 @@ class Schedule:
         self._done = R.CONTINUE_ITERATING
         self._base = 0  # iterations the current stage did before a restart
         self._first = 0  # the stage a (resumed) solve starts in
-        self._resume: dict[str, Any] | None = None
 
     # -- exact restart ---------------------------------------------------------------------
     def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
@@ -73,13 +71,21 @@ class Schedule:
                 **{f"s_{k}": v for k, v in inner.items()}}
 
     def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
-        self._resume = state if "stage" in state else None
+        self._pending = state if "stage" in state else None
+
+    def objective_changed(self, tao: PETSc.TAO) -> None:
+        """The loss changed: the running stage re-evaluates (if it is a pinntao type)."""
+        if self.stages:
+            st = self.stages[self._index]
+            ctx = st.getPythonContext() if st.getType() == PETSc.TAO.Type.PYTHON else None
+            if hasattr(ctx, "objective_changed"):
+                ctx.objective_changed(st)
 
     def resume_note(self, tao: PETSc.TAO) -> str:
         """What the resumed stage cannot restore ("" if nothing): a built-in TAO stage's private state."""
-        if not self._resume or not self.stages:
+        if not self._pending or not self.stages:
             return ""
-        i = int(self._resume["stage"])
+        i = int(self._pending["stage"])
         st = self.stages[i]
         if st.getType() != PETSc.TAO.Type.PYTHON:
             return (f"stage {self.names[i]!r} (TAO {st.getType()}) keeps its internal state (e.g. the L-BFGS "
@@ -89,12 +95,8 @@ class Schedule:
             ctx.resume_note(st) else ""
 
     # -- configuration ---------------------------------------------------------------------
-    def setFromOptions(self, tao: PETSc.TAO) -> None:
-        prefix = tao.getOptionsPrefix() or ""
-        if help_requested():
-            self.options.print_help(tao.getComm(), prefix)
-        self.opts = self.options.read(prefix)
-        self.names = self._stage_names(prefix)
+    def configure(self, tao: PETSc.TAO) -> None:
+        self.names = self._stage_names(tao.getOptionsPrefix() or "")
         self._build(tao)
 
     def _stage_names(self, prefix: str) -> list[str]:
@@ -120,7 +122,7 @@ class Schedule:
         return names
 
     def _build(self, tao: PETSc.TAO) -> None:
-        from ..presets import apply_preset
+        from ..presets import preset_defaults
 
         for st in self.stages:
             st.destroy()
@@ -130,7 +132,6 @@ class Schedule:
         obj = _objective_of(H)
         for name in self.names:
             sp = f"{prefix}{name}_"
-            apply_preset(name, prefix=sp, objective_level=False)
             st = PETSc.TAO().create(comm=tao.getComm())
             st.setOptionsPrefix(sp)
             st.setType(PETSc.TAO.Type.LMVM)
@@ -142,8 +143,9 @@ class Schedule:
             else:
                 _forward_callbacks(tao, st, H, P)
             st.setMonitor(self._stage_monitor)
-            check_tao_type(sp)
-            st.setFromOptions()
+            with preset_defaults(name, prefix=sp, objective_level=False):  # the stage's defaults, not left behind
+                check_tao_type(sp)
+                st.setFromOptions()
             self.stages.append(st)
 
     def setUp(self, tao: PETSc.TAO) -> None:
@@ -154,6 +156,7 @@ class Schedule:
         for st in self.stages:
             st.destroy()
         self.stages = []
+        super().destroy(tao)
 
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
         viewer.printfASCII(f"  schedule of {len(self.stages)} stages: {' -> '.join(self.names)}; "
@@ -205,7 +208,7 @@ class Schedule:
         self._offset, self._done, self.message = 0, R.CONTINUE_ITERATING, ""
         self.stats = {"stages": []}
         tao.setConvergedReason(R.CONTINUE_ITERATING)
-        resume, self._resume = self._resume, None
+        resume, self._pending = self._pending, None
         self._first = int(resume["stage"]) if resume else 0
         for i, (name, st) in enumerate(zip(self.names, self.stages, strict=True)):
             if i < self._first:

@@ -35,10 +35,10 @@ from torch import Tensor
 
 from .. import events
 from ..comm import to_numpy
-from ..errors import PinnInputError
-from ..options import Option, OptionSet, help_requested, nonnegative, positive
+from ..options import Option, OptionSet, nonnegative, positive
 from ..sketch import gaussian, nystrom
-from .natgrad import NaturalGradient, ksp_prefix
+from .base import pinn_operator
+from .natgrad import NaturalGradient
 
 KERNEL_SOLVES = ("cholesky", "nystrom")
 
@@ -46,6 +46,9 @@ KERNEL_SOLVES = ("cholesky", "nystrom")
 class Spring(NaturalGradient):
     """``-tao_type python -tao_python_type pinntao.solvers.Spring``: d = Jᵀ(JJᵀ + μI)⁻¹(r − βJφ) + βφ."""
 
+    needs_operator = "pinntao"
+    memory_model = "kernel"
+    default_ksp = ("preonly", "")  # unused (the kernel solve is this type's own): preonly + none in -tao_view
     spring_options = OptionSet(
         "Kernel natural gradient / SPRING (pinntao.solvers.Spring)",
         "tao_spring_",
@@ -64,6 +67,8 @@ class Spring(NaturalGradient):
         ],
     )
 
+    extra_options = (spring_options,)
+
     def __init__(self) -> None:
         super().__init__()
         self._phi: Tensor | None = None  # previous direction φₖ₋₁ (full length, replicated)
@@ -71,26 +76,13 @@ class Spring(NaturalGradient):
         self._K: Tensor | None = None
         self._r: Tensor | None = None
         self._nys: Any = None
+        self._phi_loaded: Tensor | None = None
 
-    def create(self, tao: PETSc.TAO) -> None:
-        ksp = tao.getKSP()  # unused (the kernel solve is this type's own): preonly + none in -tao_view
-        ksp.setOptionsPrefix(ksp_prefix(tao))
-        ksp.setType(PETSc.KSP.Type.PREONLY)
-        ksp.getPC().setType(PETSc.PC.Type.NONE)
+    def configure(self, tao: PETSc.TAO) -> None:
+        pass  # the kernel solve is this type's own: the KSP stays preonly + none
 
-    def _read(self, tao: PETSc.TAO) -> None:
-        prefix = tao.getOptionsPrefix() or ""
-        self.opts = {**self.options.read(prefix), **self.spring_options.read(prefix)}
-
-    def setFromOptions(self, tao: PETSc.TAO) -> None:
-        if help_requested():
-            self.options.print_help(tao.getComm(), tao.getOptionsPrefix() or "")
-            self.spring_options.print_help(tao.getComm(), tao.getOptionsPrefix() or "")
-        self._read(tao)
-
-    def setUp(self, tao: PETSc.TAO) -> None:
-        if not self.opts:
-            self._read(tao)
+    def uses_ksp(self) -> bool:
+        return False
 
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
         viewer.printfASCII(
@@ -99,33 +91,34 @@ class Spring(NaturalGradient):
         )
         super().view(tao, viewer)
 
-    def restart_state(self, tao: PETSc.TAO) -> dict[str, Any]:
+    def extra_state(self, tao: PETSc.TAO) -> dict[str, Any]:
         """The natural-gradient state plus the momentum φ (a θ-layout Vec)."""
-        out = super().restart_state(tao)
-        obj = self._objective_of(tao.getHessian()[0])
+        out = super().extra_state(tao)
+        obj = pinn_operator(tao)
         if self._phi is not None and obj is not None:
             v = obj.create_vec()
             obj.set_from_full(v, to_numpy(self._phi))
             out["phi"] = v
         return out
 
-    def load_restart_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
-        super().load_restart_state(tao, state)
+    def load_extra_state(self, tao: PETSc.TAO, state: dict[str, Any]) -> None:
+        super().load_extra_state(tao, state)
         phi = state.get("phi")
         self._phi_loaded = None if phi is None else torch.as_tensor(np.asarray(phi, dtype=np.float64))
 
-    def solve(self, tao: PETSc.TAO) -> None:
-        self._phi, self._phi_loaded = getattr(self, "_phi_loaded", None), None
-        super().solve(tao)
+    def preSolve(self, tao: PETSc.TAO, x: PETSc.Vec) -> None:
+        super().preSolve(tao, x)
+        self._phi, self._phi_loaded = self._phi_loaded, None
+
+    def postSolve(self, tao: PETSc.TAO) -> None:
         self.stats.pop("pc", None)
 
     # -- the kernel direction ------------------------------------------------------------------
     def direction(self, tao: PETSc.TAO, x: PETSc.Vec, g: PETSc.Vec, d: PETSc.Vec, f: float, mu: float,
                   relinearize: bool) -> str:
         H, Hp, _ = tao.getHessian()
-        obj = self._objective_of(H)
-        if obj is None:
-            raise PinnInputError("pinntao.solvers.Spring needs a PinnObjective's Gram operator as the Tao's Hessian")
+        obj = pinn_operator(tao)
+        assert obj is not None  # needs_operator: checked in setUp and solve
         t0 = self._now()
         if relinearize:
             tao.computeHessian(x, H, Hp)  # records θ (the gain ratio's curvature uses G at θ)
@@ -164,7 +157,7 @@ class Spring(NaturalGradient):
         self._tic("direction", t0)
         return ""
 
-    def accepted(self) -> None:
+    def take_direction(self) -> None:
         self._phi = self._phi_trial
 
     def _now(self) -> float:
