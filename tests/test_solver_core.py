@@ -141,8 +141,10 @@ def test_trainer_restarts_from_its_prefixed_option(scoped_db, tmp_path):
     with petsc_options(a_pinn_optimizer="adam", a_tao_max_it=3, a_pinn_checkpoint=ck):
         _, first = Trainer(obj, prefix="a_").solve()
     with petsc_options(b_pinn_optimizer="adam", b_tao_max_it=5, b_pinn_restart=ck):
-        _, res = Trainer(obj, prefix="b_").solve()
+        trainer = Trainer(obj, prefix="b_")
+        _, res = trainer.solve()
     assert res.iterations == 5 and res.initial_loss == first.initial_loss
+    assert trainer.tao.getIterationNumber() == 2  # iterations 4 and 5 only: it continued from the checkpoint
 
 
 def test_restart_with_another_optimizer_is_refused(tmp_path):
