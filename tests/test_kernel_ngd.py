@@ -135,17 +135,17 @@ def test_safeguard_damping_rises_after_a_rejection_and_falls_back():
 
     ng = NaturalGradient()
     ng.opts = {"damping": "safeguard", "damping_init": 1e-2, "damping_min": 1e-6, "damping_max": 1e10}
-    ng._c, ng._nu = 0.0, 2.0
+    ng.c, ng.nu = 0.0, 2.0
     ng._update_damping(1.0)
-    assert ng._c == 0.0
+    assert ng.c == 0.0
     ng._update_damping(-1.0)
-    assert ng._c == 1e-2
+    assert ng.c == 1e-2
     ng._update_damping(-1.0)
-    assert ng._c == 2e-2
+    assert ng.c == 2e-2
     cs = []
     for _ in range(12):
         ng._update_damping(1.0)
-        cs.append(ng._c)
+        cs.append(ng.c)
     assert cs[0] == pytest.approx(2e-2 / 3) and cs[-1] == 0.0 and cs == sorted(cs, reverse=True)
 
 
