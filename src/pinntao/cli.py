@@ -28,6 +28,7 @@ def _activation_names() -> list[str]:
 
 
 def cli_options() -> OptionSet:
+    from .models import ARCHITECTURES, EMBEDDING_OPTIONS
     from .objective import GRAM_MODES
     from .problems.base import SAMPLINGS
     from .train import Trainer
@@ -40,8 +41,10 @@ def cli_options() -> OptionSet:
             Option("layers", "ints", None, "hidden layer widths, e.g. 20,20,20,20 (default: the problem's)"),
             Option("activation", "str", "tanh", "activation function", choices=_activation_names()),
             Option("arch", "str", "mlp", "network: mlp, or the gradient-pathologies paper's modified MLP "
-                   "(encoders U, V gate every hidden layer; equal widths, >= 2 layers)",
-                   choices=["mlp", "modified_mlp"]),
+                   "(encoders U, V gate every hidden layer; equal widths, >= 2 layers); fourier_/multiscale_ "
+                   "before either: after fixed random / axis-aligned Fourier features (-pinn_ff_*)",
+                   choices=list(ARCHITECTURES)),
+            *EMBEDDING_OPTIONS,
             Option(
                 "n_interior",
                 "int",
@@ -303,7 +306,7 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     counts = {k: opts[f"n_{k}"] for k in ("interior", "boundary", "initial") if opts.get(f"n_{k}")}
     check_memory(problem, tuple(layers), counts, opts, comm.tompi4py())  # before the network is allocated
     model = build_model(opts["arch"], problem.dim, layers, opts["activation"], torch.float64, device,
-                        out_dim=problem.fields)
+                        out_dim=problem.fields, options=opts, seed=opts["seed"])
     obj = PinnObjective(
         problem,
         model,

@@ -13,12 +13,14 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, hessian, jacrev, vmap
 
 from .errors import PinnInputError
+from .options import Option, positive
 
 # activation name -> (σ, σ', σ'') as functions of the pre-activation z
 Activation = tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]
@@ -160,12 +162,70 @@ class Jet:
         return d2u.sum(-1) if dims is None else d2u[..., list(dims)].sum(-1)
 
 
+class FourierEmbedding(nn.Module):
+    """Fixed input features γ(x) = [x_keep, cos(2πBx), sin(2πBx)] with a forward jet.
+
+    Rows b_f of B (F, d) are frequencies: random Gaussian b_f ~ N(0, σ²) (Tancik et al. 2020;
+    Wang, Wang & Perdikaris 2021) or axis-aligned multi-scale b = s e_i (:func:`fourier_embedding`).
+    ``keep`` lists input axes passed through unchanged (e.g. the time of an evolution problem).
+    B is a parameter with ``requires_grad=False`` unless ``trainable``: FlatModel keeps it out of θ,
+    so it belongs to the model definition, the same on every rank and after a restart.
+    """
+
+    def __init__(self, B: Tensor, keep: Sequence[int] = (), trainable: bool = False) -> None:
+        super().__init__()
+        if B.ndim != 2 or B.shape[0] < 1:
+            raise PinnInputError(f"Fourier features: B must be a (features, dim) matrix, got shape {tuple(B.shape)}")
+        self.in_dim = int(B.shape[1])
+        if any(not 0 <= k < self.in_dim for k in keep):
+            raise PinnInputError(f"Fourier features: pass-through axes {list(keep)} outside 0..{self.in_dim - 1}")
+        self.keep = tuple(int(k) for k in keep)
+        self.B = nn.Parameter(B.detach().to(torch.float64).clone(), requires_grad=bool(trainable))
+        self.out_dim = len(self.keep) + 2 * int(B.shape[0])
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = 2.0 * math.pi * (x @ self.B.T)
+        return torch.cat([x[:, list(self.keep)], torch.cos(z), torch.sin(z)], dim=-1)
+
+    def jet(
+        self, B: Tensor, x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = ()
+    ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
+        """(γ, ∂γ/∂x_i, ∂²γ/∂x_i², ∂²γ/∂x_i∂x_j for the pairs in ``mixed``): channels (n, ·, E).
+        With ω = 2πB: ∂cos(ωx)/∂x_i = −ω_i sin, ∂sin/∂x_i = ω_i cos, ∂²/∂x_i∂x_j = −ω_iω_j (cos, sin)."""
+        n, d = x.shape
+        w = 2.0 * math.pi * B  # ω (F, d)
+        z = x @ w.T
+        c, s = torch.cos(z), torch.sin(z)
+        e = torch.cat([x[:, list(self.keep)], c, s], dim=-1)
+        de = d2e = me = None
+        if order >= 1:
+            eye = torch.eye(d, dtype=x.dtype, device=x.device)[:, list(self.keep)]  # ∂x_k/∂x_i = δ_ik
+            wt = w.T.unsqueeze(0)  # (1, d, F): ω_fi
+            de = torch.cat([eye.unsqueeze(0).expand(n, d, -1), -s.unsqueeze(1) * wt, c.unsqueeze(1) * wt], dim=-1)
+            if order >= 2:
+                zero = x.new_zeros(n, d, len(self.keep))
+                w2 = wt * wt
+                d2e = torch.cat([zero, -c.unsqueeze(1) * w2, -s.unsqueeze(1) * w2], dim=-1)
+                if mixed:
+                    wij = torch.stack([w[:, i] * w[:, j] for i, j in mixed], dim=0).unsqueeze(0)  # (1, K, F)
+                    me = torch.cat([x.new_zeros(n, len(mixed), len(self.keep)), -c.unsqueeze(1) * wij,
+                                    -s.unsqueeze(1) * wij], dim=-1)
+        return e, de, d2e, me
+
+
 class MLP(nn.Module):
     """Fully connected network R^d → R^m (m = ``out_dim`` fields) with a smooth activation and a
     forward jet. One output returns shape (n,), m outputs (n, m)."""
 
-    def __init__(self, in_dim: int, hidden: Sequence[int], activation: str = "tanh", out_dim: int = 1) -> None:
+    def __init__(self, in_dim: int, hidden: Sequence[int], activation: str = "tanh", out_dim: int = 1,
+                 embedding: FourierEmbedding | None = None) -> None:
         super().__init__()
+        if embedding is not None and embedding.in_dim != in_dim:
+            raise PinnInputError(f"the embedding is for inputs in R^{embedding.in_dim}, "
+                                 f"the network's are in R^{in_dim}")
+        #: fixed input features γ(x) the layers see instead of x (None: x itself)
+        self.embedding = embedding
+        in_dim = in_dim if embedding is None else embedding.out_dim
         if activation not in ACTIVATIONS:
             raise PinnInputError(f"unknown activation {activation!r}; allowed: {', '.join(sorted(ACTIVATIONS))}")
         if not hidden or any(int(w) <= 0 for w in hidden):
@@ -179,7 +239,7 @@ class MLP(nn.Module):
         self._act = ACTIVATIONS[activation]
 
     def forward(self, x: Tensor) -> Tensor:
-        h = x
+        h = x if self.embedding is None else self.embedding(x)
         for layer in self.layers[:-1]:
             h = self._act(layer(h))[0]
         return _squeeze_out(self.layers[-1](h), self.out_dim)
@@ -192,12 +252,19 @@ class MLP(nn.Module):
         n, d = x.shape
         ws = [(params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]) for i in range(len(self.layers))]
         w0, b0 = ws[0]
-        z = x @ w0.T + b0
-        # derivative channels, shape (n, d, width); first layer: ∂z/∂x_i = W[:, i]
-        dz = w0.T.unsqueeze(0).expand(n, d, -1) if order >= 1 else None
-        d2z = torch.zeros_like(dz) if order >= 2 else None
         mix = bool(mixed) and order >= 2
-        mz = None  # mixed channels (i, j): σ''(z) ∂z/∂x_i ∂z/∂x_j + σ'(z) ∂²z/∂x_i∂x_j; 0 at the input layer
+        if self.embedding is None:
+            z = x @ w0.T + b0
+            # derivative channels, shape (n, d, width); first layer: ∂z/∂x_i = W[:, i]
+            dz = w0.T.unsqueeze(0).expand(n, d, -1) if order >= 1 else None
+            d2z = torch.zeros_like(dz) if order >= 2 else None
+            mz = None  # mixed channels (i, j): σ''(z) ∂z/∂x_i ∂z/∂x_j + σ'(z) ∂²z/∂x_i∂x_j; 0 at the input layer
+        else:  # the first layer is linear in γ(x): its channels are γ's channels times W
+            e, de, d2e, me = self.embedding.jet(params["embedding.B"], x, order, mixed)
+            z = e @ w0.T + b0
+            dz = de @ w0.T if order >= 1 else None
+            d2z = d2e @ w0.T if order >= 2 else None
+            mz = me @ w0.T if mix else None
         for w, b in ws[1:]:
             a, a1, a2 = self._act(z)
             h = a
@@ -243,8 +310,53 @@ def _output_jet(z: Tensor, dz: Tensor | None, d2z: Tensor | None, mz: Tensor | N
     return Jet(_squeeze_out(z, out_dim), out(dz), out(d2z), out(mz), mixed)
 
 
-#: network architectures selected by ``-pinn_arch``
-ARCHITECTURES = ("mlp", "modified_mlp")
+#: network architectures selected by ``-pinn_arch``: a body (MLP or modified MLP), optionally after
+#: fixed Fourier features (random Gaussian ``fourier_*`` or axis-aligned multi-scale ``multiscale_*``)
+ARCHITECTURES = ("mlp", "modified_mlp", "fourier_mlp", "fourier_modified_mlp", "multiscale_mlp",
+                 "multiscale_modified_mlp")
+
+#: -pinn_ options of the Fourier-feature embeddings (read by :func:`build_model`)
+EMBEDDING_OPTIONS = [
+    Option("ff_features", "int", 64, "fourier_*: number F of random frequencies b ~ N(0, σ²) (2F features)",
+           check=positive, check_text="> 0"),
+    Option("ff_sigma", "float", 1.0, "fourier_*: standard deviation σ of the random frequencies",
+           check=positive, check_text="> 0"),
+    Option("ff_scales", "ints", (1, 2, 4, 8), "multiscale_*: frequencies s of the features cos(2πs x_i), "
+           "sin(2πs x_i) on every embedded axis i", check=lambda v: len(v) > 0 and all(k > 0 for k in v),
+           check_text="a list of integers > 0"),
+    Option("ff_keep", "ints", None, "fourier_*/multiscale_*: input axes passed through unchanged and not "
+           "embedded, e.g. 0 for the time of an evolution problem (default: none)"),
+    Option("ff_train", "bool", False, "fourier_*/multiscale_*: train the frequencies B (part of θ) instead of "
+           "keeping them fixed"),
+]
+
+
+def fourier_embedding(kind: str, dim: int, opts: dict[str, Any], seed: int) -> FourierEmbedding:
+    """The embedding of a ``fourier_*`` / ``multiscale_*`` architecture from the ``-pinn_ff_*`` options.
+
+    fourier: B (F, d) ~ N(0, σ²) from a CPU generator seeded by ``seed`` (bitwise the same on every
+    rank and every run); multiscale: one row s e_i per scale s and embedded axis i. Axes in
+    ``ff_keep`` get zero frequencies and pass through.
+    """
+    keep = tuple(int(k) for k in (opts.get("ff_keep") or ()))
+    bad = [k for k in keep if not 0 <= k < dim]
+    if bad or len(set(keep)) != len(keep):
+        raise PinnInputError(f"-pinn_ff_keep: {list(keep)} must be distinct input axes in 0..{dim - 1}")
+    axes = [i for i in range(dim) if i not in keep]
+    if not axes:
+        raise PinnInputError(f"-pinn_ff_keep: {list(keep)} leaves no input axis to embed; allowed: a strict "
+                             f"subset of 0..{dim - 1}")
+    if kind == "fourier":
+        F, sigma = int(opts.get("ff_features", 64)), float(opts.get("ff_sigma", 1.0))
+        gen = torch.Generator(device="cpu").manual_seed(int(seed) ^ 0xFF0F)
+        B = torch.randn(F, dim, generator=gen, dtype=torch.float64) * sigma
+        B[:, list(keep)] = 0.0
+    else:
+        scales = [float(v) for v in (opts.get("ff_scales") or (1, 2, 4, 8))]
+        B = torch.zeros(len(scales) * len(axes), dim, dtype=torch.float64)
+        for r, (i, sc) in enumerate(itertools.product(axes, scales)):
+            B[r, i] = sc
+    return FourierEmbedding(B, keep, trainable=bool(opts.get("ff_train", False)))
 
 
 class ModifiedMLP(MLP):
@@ -256,16 +368,19 @@ class ModifiedMLP(MLP):
     ``layers`` holds W¹, the gates Wᵏ and the output layer; ``u_in``/``v_in`` the encoders.
     """
 
-    def __init__(self, in_dim: int, hidden: Sequence[int], activation: str = "tanh", out_dim: int = 1) -> None:
-        super().__init__(in_dim, hidden, activation, out_dim)
+    def __init__(self, in_dim: int, hidden: Sequence[int], activation: str = "tanh", out_dim: int = 1,
+                 embedding: FourierEmbedding | None = None) -> None:
+        super().__init__(in_dim, hidden, activation, out_dim, embedding)
         widths = {int(w) for w in hidden}
         if len(hidden) < 2 or len(widths) != 1:
             raise PinnInputError(f"modified_mlp needs at least 2 hidden layers of equal width, got {list(hidden)}")
         width = widths.pop()
-        self.u_in = nn.Linear(in_dim, width)
-        self.v_in = nn.Linear(in_dim, width)
+        feat = in_dim if embedding is None else embedding.out_dim
+        self.u_in = nn.Linear(feat, width)
+        self.v_in = nn.Linear(feat, width)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = x if self.embedding is None else self.embedding(x)
         u = self._act(self.u_in(x))[0]
         v = self._act(self.v_in(x))[0]
         h = self._act(self.layers[0](x))[0]
@@ -281,6 +396,8 @@ class ModifiedMLP(MLP):
         (Leibniz rule), batched."""
         n, d = x.shape
         mix = bool(mixed) and order >= 2
+        # with an embedding the encoders and W¹ read γ(x) and its channels, like a hidden layer
+        emb = None if self.embedding is None else self.embedding.jet(params["embedding.B"], x, order, mixed)
 
         def act(name: str, h: tuple | None) -> tuple:
             w, b = params[f"{name}.weight"], params[f"{name}.bias"]
@@ -306,12 +423,12 @@ class ModifiedMLP(MLP):
                     ma = ma + a1.unsqueeze(1) * mz
             return a, da, d2a, ma
 
-        U, V = act("u_in", None), act("v_in", None)
+        U, V = act("u_in", emb), act("v_in", emb)
         D0 = V[0] - U[0]
         D1 = V[1] - U[1] if order >= 1 else None
         D2 = V[2] - U[2] if order >= 2 else None
         DM = V[3] - U[3] if mix else None
-        H = act("layers.0", None)
+        H = act("layers.0", emb)
         for k in range(1, len(self.layers) - 1):
             Z = act(f"layers.{k}", H)
             h = U[0] + Z[0] * D0
@@ -395,6 +512,8 @@ class FlatModel:
             if name.endswith("weight") and len(shape) == 2:
                 std = math.sqrt(2.0 / (shape[0] + shape[1]))
                 parts.append(torch.randn(shape, generator=gen, dtype=torch.float64).flatten() * std)
+            elif not name.endswith("bias"):  # e.g. trainable Fourier frequencies: start from their own draw
+                parts.append(self.module.get_parameter(name).detach().to(torch.float64).cpu().flatten())
             else:
                 parts.append(torch.zeros(math.prod(shape), dtype=torch.float64))
         return torch.cat(parts).to(dtype=self.dtype, device=self.device)
@@ -437,10 +556,14 @@ def build_mlp(
 
 def build_model(
     arch: str, in_dim: int, hidden: Sequence[int], activation: str, dtype: torch.dtype, device: str | torch.device,
-    out_dim: int = 1,
+    out_dim: int = 1, options: dict[str, Any] | None = None, seed: int = 0,
 ) -> FlatModel:
-    """A plain MLP or the modified MLP (``-pinn_arch``) with ``out_dim`` fields, bound to a flat θ."""
+    """The ``-pinn_arch`` network with ``out_dim`` fields, bound to a flat θ: an MLP or the modified
+    MLP, after Fourier features for the ``fourier_*``/``multiscale_*`` kinds (their ``-pinn_ff_*``
+    ``options``; random frequencies drawn from ``seed``)."""
     if arch not in ARCHITECTURES:
         raise PinnInputError(f"-pinn_arch: unknown architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
-    cls = ModifiedMLP if arch == "modified_mlp" else MLP
-    return FlatModel(cls(in_dim, hidden, activation, out_dim), dtype=dtype, device=device)
+    kind, _, body = arch.partition("_") if arch.startswith(("fourier_", "multiscale_")) else ("", "", arch)
+    emb = fourier_embedding(kind, in_dim, options or {}, seed) if kind else None
+    cls = ModifiedMLP if body == "modified_mlp" else MLP
+    return FlatModel(cls(in_dim, hidden, activation, out_dim, emb), dtype=dtype, device=device)
