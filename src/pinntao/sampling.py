@@ -10,6 +10,8 @@ sampling (RAD) and annealed loss weights (:mod:`pinntao.weights`), driven by a T
   p(x) ∝ |R(x)|^β / mean |R|^β + c. Every rank evaluates the whole pool (redundantly), so the
   choice is the same on any rank count.
 - **Weights** (``-pinn_weights annealing``): Algorithm 1 of the gradient-pathologies paper.
+- **Causal weights** (``-pinn_causal_slabs M``, :mod:`pinntao.causal`): per-point residual weights
+  over time slabs, w_i = exp(−ε Σ_{k<i} L_k), every ``-pinn_causal_every`` iterations.
 
 Changing points or weights changes L under the solver: each event tells a python TAO context
 with ``objective_changed`` (SAV and the natural-gradient types recompute L and ∇L). TAO's own
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 from petsc4py import PETSc
 
+from .causal import CausalWeights
 from .comm import split_range
 from .errors import PinnInputError
 from .options import Option, nonnegative, positive
@@ -198,6 +201,9 @@ class Adaptation:
                         raise PinnInputError(f"-pinn_rad_pool: {pool} candidates cannot give the {n} points of block "
                                              f"{b.name!r} without repeats; allowed: >= {n} (0: 10 × {n})")
                     self.pool[b.name] = pool
+        self.causal = CausalWeights(obj.problem, opts) if int(opts.get("causal_slabs", 0)) else None
+        #: the problem's own blocks (the causal weights live in obj.problem's interior residuals)
+        self.base_problem = obj.problem
         self.history: dict[str, list] = {"weights": [], "resample": []}
         self.batch_info = {"size": self.batch, "every": int(opts.get("batch_every", 1)), "drawn": 0}
         self.tao: PETSc.TAO | None = None
@@ -208,7 +214,7 @@ class Adaptation:
 
     @property
     def active(self) -> bool:
-        return bool(self.batch or self.rad or self.anneal)
+        return bool(self.batch or self.rad or self.anneal or self.causal)
 
     # -- events -----------------------------------------------------------------------------
     def _install(self, index: int | None = None) -> None:
@@ -228,6 +234,9 @@ class Adaptation:
     def start(self) -> None:
         """Before the solve: the first batch (index 0), weights 1."""
         self._batch_index = None
+        if self.causal is not None and self.obj.problem is self.base_problem:
+            self.obj.problem = self.causal.problem()
+            self._install()
         if self.batch:
             self._install(0)
 
@@ -254,6 +263,9 @@ class Adaptation:
             self.history["weights"].append({"iteration": its, **self.weights})
             #: (L before, L after, ∇L after) of the last weight update, for the TaoSetUpdate hook
             self.anneal_values = (before, *weighted_loss_gradient(grads, losses, self.weights))
+            refill = changed = True
+        if self.causal is not None and its % o["causal_every"] == 0:
+            self.causal.update(self.obj, theta, its)
             refill = changed = True
         if self.batch and its > 0 and its % o["batch_every"] == 0:
             self._install(its // o["batch_every"])
@@ -333,7 +345,7 @@ class Adaptation:
         key = tuple(id(v) for v in self.full.values())
         if getattr(self, "_ref_key", None) != key:
             counts = {k: int(v.shape[0]) for k, v in self.full.items()}
-            self._ref = Residual(self.obj.problem, self.obj.model, local_slices(self.obj, self.full), counts)
+            self._ref = Residual(self.base_problem, self.obj.model, local_slices(self.obj, self.full), counts)
             self._ref_key = key
         return float(self.obj._sum(self._ref.loss(theta).reshape(1))[0])
 
@@ -351,15 +363,21 @@ class Adaptation:
         return float(self.obj._sum(res.loss(theta).reshape(1))[0])
 
     # -- exact restart -------------------------------------------------------------------------
+    def _kinds(self) -> dict[str, Any]:
+        """Which events this run has (a restart file of another set starts them fresh)."""
+        return {"batch": self.batch, "rad": self.rad, "anneal": self.anneal,
+                **({"causal": self.causal.M} if self.causal is not None else {})}
+
     def restart_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """What an exact restart needs: the current points (RAD moves them), the annealed weights, the
         batch index (batches are a function of the points, seed and index), the last iteration
         whose events ran, the built-in TAOs' f offset and the event history of the report."""
         points = self.full if self.rad else {}
         arrays = {f"adapt_points_{k}": np.asarray(v, dtype=np.float64) for k, v in points.items()}
+        if self.causal is not None:  # the slab weights and the position in the ε schedule
+            arrays.update({f"adapt_{k}": v for k, v in self.causal.restart_state().items()})
         meta = {"weights": dict(self.weights), "batch_index": self._batch_index, "drawn": self.batch_info["drawn"],
-                "done": self.done, "offset": self.offset, "history": self.history,
-                "kinds": {"batch": self.batch, "rad": self.rad, "anneal": self.anneal}}
+                "done": self.done, "offset": self.offset, "history": self.history, "kinds": self._kinds()}
         return arrays, {"adapt": meta}
 
     def load_restart_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
@@ -368,8 +386,7 @@ class Adaptation:
         line: the events start fresh from the resumed iteration."""
         self.its_offset = int(meta["iteration"])
         state = meta.get("adapt")
-        kinds = {"batch": self.batch, "rad": self.rad, "anneal": self.anneal}
-        if not isinstance(state, dict) or state.get("kinds") != kinds:
+        if not isinstance(state, dict) or state.get("kinds") != self._kinds():
             if self.obj.rank == 0:
                 print("pinntao: warning: -pinn_restart: the restart file holds no state for these batches, RAD or "
                       "weights (another run's options); they start fresh at the resumed iteration", file=sys.stderr,
@@ -386,6 +403,9 @@ class Adaptation:
             if not all(math.isfinite(w) and w > 0 for w in weights.values()):
                 raise ValueError("non-positive weights")
             self.weights = weights
+            if self.causal is not None:
+                self.causal.load_restart_state({k[len("adapt_"):]: v for k, v in arrays.items()
+                                                if k.startswith("adapt_causal_")})
             index = state["batch_index"]
             self._batch_index = None if index is None else int(index)
             self.done, self.offset = int(state["done"]), float(state["offset"])
@@ -406,6 +426,8 @@ class Adaptation:
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        if self.causal is not None:
+            out["causal"] = self.causal.report()
         if self.anneal:
             out["weights"] = self.history["weights"]
         if self.rad:

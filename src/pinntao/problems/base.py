@@ -104,6 +104,7 @@ class Problem:
     fields: int = 1
     field_names: tuple[str, ...] = ()
     quantity: Callable[[Tensor], Tensor] | None = None
+    time_axis: int | None = None  # the input axis that is time (evolution problems; causal training)
 
     def __post_init__(self) -> None:
         self.exact_closed = getattr(self.exact, "closed", self.exact)

@@ -75,6 +75,7 @@ def burgers1d(nu: float = 0.01 / PI) -> Problem:
         exact=exact,
         default_counts={"interior": 2000, "boundary": 200, "initial": 200},
         default_layers=(32, 32, 32, 32, 32),
+        time_axis=0,
         description=burgers1d.__doc__ or "",
         params={"nu": nu},
         reference=True,

@@ -42,6 +42,7 @@ def heat1d(kappa: float = 0.25) -> Problem:
         exact=exact,
         default_counts={"interior": 900, "boundary": 100, "initial": 100},
         default_layers=(65,),
+        time_axis=0,
         description=heat1d.__doc__ or "",
         params={"kappa": kappa},
     )

@@ -45,6 +45,7 @@ def klein_gordon1d(alpha: float = -1.0, beta: float = 0.0, gamma: float = 1.0) -
         exact=exact,
         default_counts={"interior": 2000, "boundary": 200, "initial": 100},
         default_layers=(50, 50, 50),
+        time_axis=0,
         description=klein_gordon1d.__doc__ or "",
         params={"alpha": alpha, "beta": beta, "gamma": gamma},
     )

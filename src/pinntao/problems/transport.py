@@ -42,6 +42,7 @@ def transport1d(c: float = 30.0) -> Problem:
         exact=exact,
         default_counts={"interior": 1000, "boundary": 200, "initial": 200},
         default_layers=(20, 20, 20, 20),
+        time_axis=0,
         description=transport1d.__doc__ or "",
         params={"c": c},
     )

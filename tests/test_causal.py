@@ -1,0 +1,149 @@
+"""Causal training: slab losses and weights by hand, the weighted loss and its gradient equal a direct
+computation, ε moves on its schedule, and a run gives the same losses on 1 and 2 ranks."""
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_mpi, run_pinntao
+
+from pinntao.causal import CausalWeights, parse_floats
+from pinntao.errors import PinnInputError
+from pinntao.models import build_model
+from pinntao.problems import get_problem
+from pinntao.problems.base import Block, Box, Problem
+from pinntao.residual import Residual
+
+BOX = Box((0.0, -1.0), (1.0, 1.0))
+
+
+def _time_problem(residual):
+    """A (t, x) problem whose interior residual is given; one boundary block (never weighted)."""
+    return Problem(
+        name="toy", domain=BOX,
+        blocks=[Block("interior", "interior", BOX.interior, residual=residual, order=0),
+                Block("boundary", "boundary", lambda n, rng, s: BOX.faces(n, rng, [(1, 0)], s),
+                      residual=lambda j, x: j.u, order=0)],
+        exact=lambda x: x[:, 0] * 0, default_counts={"interior": 4, "boundary": 2}, time_axis=0)
+
+
+def _fake_objective(problem, model, pts):
+    counts = {k: v.shape[0] for k, v in pts.items()}
+    return SimpleNamespace(model=model, residual=Residual(problem, model, pts, counts), _sum=lambda t: t)
+
+
+PTS = {"interior": np.array([[0.1, 0.0], [0.3, 0.5], [0.6, -0.2], [0.8, 0.9]]),
+       "boundary": np.array([[0.2, -1.0], [0.7, -1.0]])}
+
+
+def test_weights_by_hand():
+    """R(t, x) = t: L_1 = (0.1² + 0.3²)/2 = 0.05, L_2 = (0.6² + 0.8²)/2 = 0.5; w = (1, e^{−ε·0.05})."""
+    prob = _time_problem(lambda j, x: x[:, 0])
+    model = build_model("mlp", 2, (3,), "tanh", torch.float64, "cpu")
+    cw = CausalWeights(prob, {"causal_slabs": 2, "causal_eps": "10", "causal_delta": 0.99})
+    obj = _fake_objective(prob, model, PTS)
+    cw.update(obj, model.initial_theta(0), its=0)
+    np.testing.assert_allclose(cw.losses, [0.05, 0.5], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(cw.w, [1.0, math.exp(-10 * 0.05)], rtol=1e-15, atol=0)
+    # three slabs: t = 0.1, 0.3 in slab 1, 0.6 in slab 2, 0.8 in slab 3
+    cw3 = CausalWeights(prob, {"causal_slabs": 3, "causal_eps": "2"})
+    cw3.update(obj, model.initial_theta(0), its=0)
+    np.testing.assert_allclose(cw3.losses, [0.05, 0.36, 0.64], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(cw3.w, [1.0, math.exp(-2 * 0.05), math.exp(-2 * 0.41)], rtol=1e-15, atol=0)
+
+
+def test_weighted_loss_and_gradient_match_direct_computation():
+    prob = get_problem("burgers1d")
+    model = build_model("mlp", 2, (5, 5), "tanh", torch.float64, "cpu")
+    theta = model.initial_theta(1) + 0.1
+    pts = prob.sample({"interior": 40, "boundary": 8, "initial": 8}, seed=3)
+    counts = {k: v.shape[0] for k, v in pts.items()}
+    cw = CausalWeights(prob, {"causal_slabs": 4, "causal_eps": "1"})
+    cw.update(_fake_objective(prob, model, pts), theta, its=0)
+    assert cw.w.min() < 0.999  # weights are not all 1: the comparison below sees them
+    weighted = Residual(cw.problem(), model, pts, counts)
+    L, g = weighted.loss_grad(theta)
+
+    nu = prob.params["nu"]
+    x = torch.as_tensor(pts["interior"])
+    slab = np.minimum((pts["interior"][:, 0] * 4).astype(int), 3)
+    w = torch.as_tensor(cw.w[slab])  # plain numbers: no gradient through w
+
+    def direct(th):
+        j = model.jet(th, x, 2)
+        r = j.d(0) + j.u * j.d(1) - nu * j.dd(1)
+        total = 0.5 * (w * r * r).sum() / counts["interior"]
+        for name in ("boundary", "initial"):
+            xb = torch.as_tensor(pts[name])
+            rb = model.u(th, xb) + (torch.sin(math.pi * xb[:, 1]) if name == "initial" else 0)
+            total = total + 0.5 * (rb * rb).sum() / counts[name]
+        return total
+
+    torch.testing.assert_close(L, direct(theta), rtol=1e-13, atol=0)
+    torch.testing.assert_close(g, torch.func.grad(direct)(theta), rtol=1e-11, atol=1e-14)
+    # and slab losses are the unweighted mean squared residual per slab
+    with torch.no_grad():
+        j = model.jet(theta, x, 2)
+        r2 = ((j.d(0) + j.u * j.d(1) - nu * j.dd(1)) ** 2).numpy()
+    np.testing.assert_allclose(cw.losses, [r2[slab == i].mean() for i in range(4)], rtol=1e-13)
+
+
+def test_eps_schedule_moves_on_when_all_weights_near_one():
+    prob = _time_problem(lambda j, x: 1e-3 * x[:, 0])  # L ~ 1e-7: every w ≈ 1 until ε is large
+    model = build_model("mlp", 2, (3,), "tanh", torch.float64, "cpu")
+    obj = _fake_objective(prob, model, PTS)
+    cw = CausalWeights(prob, {"causal_slabs": 2, "causal_eps": "0.01,1,1e5,1e7", "causal_delta": 0.99})
+    cw.update(obj, model.initial_theta(0), its=0)
+    # ε = 1e5: w_2 = exp(−1e5 · 5e-8) ≈ 0.995 > δ, so on to 1e7: w_2 = exp(−0.5) < δ, stop there
+    assert cw.level == 3 and cw.eps[cw.level] == 1e7
+    np.testing.assert_allclose(cw.w[1], math.exp(-1e7 * 0.5 * (1e-3**2) * (0.1**2 + 0.3**2)), rtol=1e-12)
+    state = cw.restart_state()
+    again = CausalWeights(prob, {"causal_slabs": 2, "causal_eps": "0.01,1,1e5,1e7"})
+    again.load_restart_state(state)
+    assert again.level == 3 and np.array_equal(again.w, cw.w)
+    assert torch.equal(again.factor(torch.as_tensor(PTS["interior"])), cw.factor(torch.as_tensor(PTS["interior"])))
+
+
+def test_problem_without_time_is_one_clear_error():
+    with pytest.raises(PinnInputError, match="-pinn_causal_slabs: problem 'poisson2d' has no time axis"):
+        CausalWeights(get_problem("poisson2d"), {"causal_slabs": 4})
+
+
+def test_parse_floats():
+    assert parse_floats("1e-2, 0.1,1") == (0.01, 0.1, 1.0)
+    with pytest.raises(ValueError):
+        parse_floats("")
+
+
+def _args(tmp_path, name, *extra):
+    return ["-pinn_problem", "heat1d", "-pinn_layers", "6,6", "-pinn_n_interior", "40", "-pinn_n_boundary", "6",
+            "-pinn_n_initial", "6", "-pinn_causal_slabs", "4", "-pinn_causal_every", "2", "-pinn_causal_eps", "1,100",
+            "-tao_max_it", "6", "-pinn_report", str(tmp_path / name), *extra]
+
+
+@pytest.mark.parametrize("solver", [["-pinn_optimizer", "adam"], ["-tao_type", "lmvm"]])
+def test_cli_one_and_two_ranks_agree(tmp_path, solver):
+    one = run_pinntao(*_args(tmp_path, "one.json", *solver), timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = run_mpi(2, ["-m", "pinntao", *_args(tmp_path, "two.json", *solver)], timeout=300)
+    assert two.returncode == 0, two.stderr
+    r1, r2 = (json.loads((tmp_path / n).read_text()) for n in ("one.json", "two.json"))
+    c1, c2 = r1["causal"], r2["causal"]
+    assert c1["slabs"] == 4 and len(c1["updates"]) >= 3
+    assert c1["updates"][0]["min_weight"] < 1.0  # the weights are active
+    for a, b in zip(c1["updates"], c2["updates"], strict=True):
+        assert a["iteration"] == b["iteration"] and a["eps"] == b["eps"]
+        assert abs(a["min_weight"] - b["min_weight"]) <= 1e-10
+    l1, l2 = [row[2] for row in r1["history"]], [row[2] for row in r2["history"]]
+    assert len(l1) == len(l2) > 1
+    for a, b in zip(l1, l2, strict=True):
+        assert abs(a - b) <= 1e-10 * abs(a)
+
+
+def test_cli_rejects_causal_on_a_steady_problem():
+    bad = run_pinntao("-pinn_problem", "poisson1d", "-pinn_causal_slabs", "4", "-tao_max_it", "1", timeout=120)
+    assert bad.returncode == 2
+    assert "-pinn_causal_slabs" in bad.stderr and "no time axis" in bad.stderr
