@@ -39,6 +39,8 @@ def cli_options() -> OptionSet:
         "pinn_",
         [
             Option("problem", "str", "poisson2d", "PDE problem to train", choices=_problem_names()),
+            Option("recommended", "bool", True, "apply the problem's recommended set-up (listed by -help) to "
+                   "the options you did not give"),
             Option("layers", "ints", None, "hidden layer widths, e.g. 20,20,20,20 (default: the problem's)"),
             Option("activation", "str", "tanh", "activation function", choices=_activation_names()),
             Option("arch", "str", "mlp", "network: mlp, or the gradient-pathologies paper's modified MLP "
@@ -375,6 +377,9 @@ def print_help(comm: Any) -> None:
     for oset, owner in object_option_sets():
         oset.print_help(comm, owner, current=True)
     PETSc.Sys.Print(problem_params_help(), comm=comm)
+    from .problems import recommended_help
+
+    PETSc.Sys.Print(recommended_help(), comm=comm)
     db = PETSc.Options()
     if not db.hasName("help"):
         db.setValue("help", "")  # --help / -h: make PETSc list its own options too
@@ -457,7 +462,13 @@ def main(argv: list[str] | None = None) -> int:
         options = cli_options()
         check_unknown_options(options)
         restart = read_restart_options(mpi)
+        from .problems import apply_recommended
+
+        recommended = apply_recommended(PETSc.Options())  # the problem's set-up, where the user gave none
         opts = options.read()  # validates every option early
+        if recommended and opts["optimizer_view"]:
+            PETSc.Sys.Print(f"{opts['problem']}: recommended set-up applied: "
+                            + " ".join(f"-{k} {v}" for k, v in recommended), comm=comm)
         check_petsc_options()
         rep = run(opts, restart)
     except PinnInputError as exc:

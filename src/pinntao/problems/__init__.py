@@ -6,8 +6,10 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import PinnInputError
+from . import burgers, cavity, helmholtz, klein_gordon, multiscale
 from .anisotropic import anisotropic_poisson2d
 from .base import Block, Box, Problem
 from .burgers import burgers1d
@@ -37,6 +39,40 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "anisotropic_poisson2d": anisotropic_poisson2d,
     "cavity2d": cavity2d,
 }
+
+#: each problem's recommended set-up (the same dict as its Problem.recommended), readable without
+#: building the problem: option name (no dash) → value
+RECOMMENDED: dict[str, dict[str, str]] = {
+    "burgers1d": burgers.RECOMMENDED,
+    "cavity2d": cavity.RECOMMENDED,
+    "helmholtz2d": helmholtz.RECOMMENDED,
+    "klein_gordon1d": klein_gordon.RECOMMENDED,
+    "poisson2d_multiscale": multiscale.RECOMMENDED_2D,
+}
+
+
+def apply_recommended(db: Any, default_problem: str = "poisson2d") -> list[tuple[str, str]]:
+    """Write the chosen problem's recommended options that the user has not given into the PETSc
+    options database ``db``; return those written. Off with ``-pinn_recommended 0``. The optimizer
+    steps aside when the user chose a solver (``-tao_type``), as a Trainer's default preset does."""
+    if db.hasName("pinn_recommended") and db.getString("pinn_recommended", "").lower() in ("0", "false", "no", "off"):
+        return []
+    name = db.getString("pinn_problem", default_problem) if db.hasName("pinn_problem") else default_problem
+    applied = []
+    for key, value in RECOMMENDED.get(name, {}).items():
+        if db.hasName(key) or (key == "pinn_optimizer" and db.hasName("tao_type")):
+            continue
+        db.setValue(key, value)
+        applied.append((key, value))
+    return applied
+
+
+def recommended_help() -> str:
+    """-help: every problem's recommended set-up."""
+    lines = ["recommended set-ups (applied where you give none; -pinn_recommended 0: off):"]
+    for name, rec in sorted(RECOMMENDED.items()):
+        lines.append(f"  {name}: " + " ".join(f"-{k} {v}" for k, v in rec.items()))
+    return "\n".join(lines)
 
 
 def _integer(lo: int, hi: int) -> tuple[Callable[[float], bool], str]:
@@ -100,4 +136,5 @@ def get_problem(name: str, params: dict[str, float] | None = None) -> Problem:
     return factory(**params)
 
 
-__all__ = ["PARAM_RANGES", "PROBLEMS", "Block", "Box", "Problem", "check_params", "get_problem", "problem_params"]
+__all__ = ["PARAM_RANGES", "PROBLEMS", "RECOMMENDED", "Block", "Box", "Problem", "apply_recommended", "check_params",
+           "get_problem", "problem_params", "recommended_help"]

@@ -105,6 +105,8 @@ class Problem:
     field_names: tuple[str, ...] = ()
     quantity: Callable[[Tensor], Tensor] | None = None
     time_axis: int | None = None  # the input axis that is time (evolution problems; causal training)
+    #: recommended set-up: -pinn_*/-tao_* option values (no dash) the CLI applies where the user gave none
+    recommended: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.exact_closed = getattr(self.exact, "closed", self.exact)

@@ -171,6 +171,10 @@ def velocity_magnitude(w: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(w[:, 0] ** 2 + w[:, 1] ** 2)
 
 
+#: recommended set-up (applied by the CLI where the user gave none): SNGD, the best of the 200 s
+#: trials in docs/benchmarks.md (4×30, 3000 + 800 points are already this problem's defaults)
+RECOMMENDED = {"pinn_optimizer": "sngd"}
+
 def cavity2d(re: float = 100.0, ref_n: int = 200, w_boundary: float = 10.0, corner: float = 0.0) -> Problem:
     """Steady incompressible Navier-Stokes in the lid-driven cavity [0, 1]², Re = 100, fields
     (u, v, p); lid u = 1 at y = 1; reference: ψ-ω finite differences on a 201² grid (Newton).
@@ -208,6 +212,7 @@ def cavity2d(re: float = 100.0, ref_n: int = 200, w_boundary: float = 10.0, corn
         exact=exact,
         default_counts={"interior": 3000, "boundary": 800},
         default_layers=(30, 30, 30, 30),
+        recommended=dict(RECOMMENDED),
         description=cavity2d.__doc__ or "",
         params={"re": re, "ref_n": ref_n, "w_boundary": w_boundary, "corner": corner},
         reference=True,

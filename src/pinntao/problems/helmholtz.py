@@ -11,6 +11,10 @@ from .base import Block, Box, Problem
 PI = math.pi
 
 
+#: recommended set-up (applied by the CLI where the user gave none): the ISGD paper's ISGD → L-BFGS
+#: schedule, the best of docs/benchmarks.md's ISGD section on this problem
+RECOMMENDED = {"pinn_optimizer": "isgd_lbfgs"}
+
 def helmholtz2d(k: float = 1.0, a1: float = 1.0, a2: float = 4.0) -> Problem:
     """Δu + k²u = q on [−1, 1]², u = sin(a1 πx) sin(a2 πy), Dirichlet data from u
     (gradient-pathologies paper: k = 1, a1 = 1, a2 = 4)."""
@@ -38,6 +42,7 @@ def helmholtz2d(k: float = 1.0, a1: float = 1.0, a2: float = 4.0) -> Problem:
         exact=exact,
         default_counts={"interior": 2000, "boundary": 400},
         default_layers=(50, 50, 50),
+        recommended=dict(RECOMMENDED),
         description=helmholtz2d.__doc__ or "",
         params={"k": k, "a1": a1, "a2": a2},
     )

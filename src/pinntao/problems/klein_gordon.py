@@ -11,6 +11,10 @@ from .base import Block, Box, Problem
 PI = math.pi
 
 
+#: recommended set-up (applied by the CLI where the user gave none): the gradient-pathologies paper's
+#: M4, modified MLP with learning-rate annealing, trained by Adam
+RECOMMENDED = {"pinn_arch": "modified_mlp", "pinn_weights": "annealing", "pinn_optimizer": "adam"}
+
 def klein_gordon1d(alpha: float = -1.0, beta: float = 0.0, gamma: float = 1.0) -> Problem:
     """u_tt + α u_xx + β u + γ u³ = f on (t, x) ∈ [0, 1]² (α = −1, β = 0, γ = 1: u_tt − u_xx + u³ = f),
     u = x cos(5πt) + (xt)³; Dirichlet data at x ∈ {0, 1}, u(0, x) = x and u_t(0, x) = 0
@@ -46,6 +50,7 @@ def klein_gordon1d(alpha: float = -1.0, beta: float = 0.0, gamma: float = 1.0) -
         default_counts={"interior": 2000, "boundary": 200, "initial": 100},
         default_layers=(50, 50, 50),
         time_axis=0,
+        recommended=dict(RECOMMENDED),
         description=klein_gordon1d.__doc__ or "",
         params={"alpha": alpha, "beta": beta, "gamma": gamma},
     )

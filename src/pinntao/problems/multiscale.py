@@ -42,6 +42,10 @@ def poisson1d_multiscale() -> Problem:
     )
 
 
+#: recommended set-up of the 2D problem (applied by the CLI where the user gave none): the ISGD
+#: paper's ISGD → L-BFGS schedule, the best of docs/benchmarks.md's ISGD section on this problem
+RECOMMENDED_2D = {"pinn_optimizer": "isgd_lbfgs"}
+
 def poisson2d_multiscale() -> Problem:
     """−Δu = f on [0, 1]², u = sin(πx) sin(πy) + 0.1 sin(10πx) sin(10πy), u = 0 on the boundary
     (ISGD paper)."""
@@ -73,5 +77,6 @@ def poisson2d_multiscale() -> Problem:
         exact=exact,
         default_counts={"interior": 2000, "boundary": 400},
         default_layers=(30, 30, 30, 30),
+        recommended=dict(RECOMMENDED_2D),
         description=poisson2d_multiscale.__doc__ or "",
     )
