@@ -334,7 +334,10 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
         x = trainer.resume(*restart)
     trainer.report_fields.update({"layers": list(layers), "arch": opts["arch"], "activation": opts["activation"],
                                   "threads_per_rank": threads, "device": device})
-    trainer.solve(x)  # the Trainer applies -pinn_weights, -pinn_resample*, -pinn_batch_size
+    from .sampling import HeldOut
+
+    trainer.report_metrics["heldout_loss"] = HeldOut(obj, problem, opts["seed"])  # fitting points, not the PDE?
+    trainer.solve(x)  # the Trainer applies -pinn_weights, -pinn_resample*, -pinn_batch_size, -pinn_causal_*
     return trainer.report
 
 

@@ -435,3 +435,23 @@ class Adaptation:
         if self.batch:
             out["batches"] = self.batch_info
         return out
+
+
+class HeldOut:
+    """The problem's loss on a fresh, uniformly drawn point set of the training counts that no solver
+    sees (seeded, the same on any rank count): far above the training loss, the network fits its
+    collocation points rather than the PDE."""
+
+    def __init__(self, obj: Any, problem: Any, seed: int) -> None:
+        self.obj = obj
+        kinds = {b.kind: obj.global_counts[b.name] for b in problem.blocks}  # sample() sizes blocks by kind
+        pts = problem.sample(kinds, (int(seed) + 0x4E1D0FF) % 2**63, "uniform")
+        counts = {k: int(v.shape[0]) for k, v in pts.items()}
+        self.residual = Residual(problem, obj.model, local_slices(obj, pts), counts)
+
+    def loss(self, theta: torch.Tensor) -> float:
+        return float(self.obj._sum(self.residual.loss(theta).reshape(1))[0])
+
+    def __call__(self, x: PETSc.Vec) -> float:
+        """The held-out loss at the iterate x (collective)."""
+        return self.loss(self.obj.gather(x))

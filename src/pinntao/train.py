@@ -259,6 +259,8 @@ class Trainer:
         self.time_limit = opts["time_limit"]
         self.checkpoint, self.checkpoint_every = checkpoint, opts["checkpoint_every"]
         self.report_fields: dict[str, Any] = {}  # extra report entries a caller adds (the CLI: layers, threads)
+        #: extra report entries computed at the final iterate: name → collective callable(x) (e.g. heldout_loss)
+        self.report_metrics: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
         if checkpoint:
             check_output(objective.mpi, restart_path(checkpoint), "-pinn_checkpoint (restart state)")
@@ -637,6 +639,8 @@ class Trainer:
             "versions": {"torch": torch.__version__, "petsc": ".".join(map(str, PETSc.Sys.getVersion()))},
             **self.report_fields,
         }
+        for key, metric in self.report_metrics.items():
+            rep[key] = metric(x)
         if res.signal:
             rep["signal"] = res.signal
         extra = getattr(self._solver_ctx(), "stats", None)
