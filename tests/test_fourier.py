@@ -87,7 +87,10 @@ def test_trainable_frequencies_in_theta_and_gradient_flows():
 
 def test_multiscale_rows_axis_aligned():
     emb = fourier_embedding("multiscale", 3, {"ff_scales": (1, 4), "ff_keep": (0,)}, seed=0)
-    assert emb.B.tolist() == [[0, 1, 0], [0, 4, 0], [0, 0, 1], [0, 0, 4]]
+    assert emb.B.tolist() == [[0, 0.5, 0], [0, 2, 0], [0, 0, 0.5], [0, 0, 2]]  # cos(πs x_i): B = s/2
+    x = torch.tensor([[0.3, 0.2, 0.7]], dtype=torch.float64)
+    torch.testing.assert_close(emb(x)[0, 1:5], torch.cos(torch.pi * torch.tensor([0.2, 0.8, 0.7, 2.8],
+                                                                                  dtype=torch.float64)))
     assert emb.out_dim == 1 + 2 * 4 and not emb.B.requires_grad
 
 

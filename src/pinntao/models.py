@@ -321,8 +321,8 @@ EMBEDDING_OPTIONS = [
            check=positive, check_text="> 0"),
     Option("ff_sigma", "float", 1.0, "fourier_*: standard deviation σ of the random frequencies",
            check=positive, check_text="> 0"),
-    Option("ff_scales", "ints", (1, 2, 4, 8), "multiscale_*: frequencies s of the features cos(2πs x_i), "
-           "sin(2πs x_i) on every embedded axis i", check=lambda v: len(v) > 0 and all(k > 0 for k in v),
+    Option("ff_scales", "ints", (1, 2, 4, 8), "multiscale_*: wave numbers s of the features cos(πs x_i), "
+           "sin(πs x_i) on every embedded axis i", check=lambda v: len(v) > 0 and all(k > 0 for k in v),
            check_text="a list of integers > 0"),
     Option("ff_keep", "ints", None, "fourier_*/multiscale_*: input axes passed through unchanged and not "
            "embedded, e.g. 0 for the time of an evolution problem (default: none)"),
@@ -335,7 +335,8 @@ def fourier_embedding(kind: str, dim: int, opts: dict[str, Any], seed: int) -> F
     """The embedding of a ``fourier_*`` / ``multiscale_*`` architecture from the ``-pinn_ff_*`` options.
 
     fourier: B (F, d) ~ N(0, σ²) from a CPU generator seeded by ``seed`` (bitwise the same on every
-    rank and every run); multiscale: one row s e_i per scale s and embedded axis i. Axes in
+    rank and every run); multiscale: one row (s/2) e_i per scale s and embedded axis i, i.e. the
+    features cos(πs x_i), sin(πs x_i) (sin(kπx), the zoo's modes, is one of them). Axes in
     ``ff_keep`` get zero frequencies and pass through.
     """
     keep = tuple(int(k) for k in (opts.get("ff_keep") or ()))
@@ -355,7 +356,7 @@ def fourier_embedding(kind: str, dim: int, opts: dict[str, Any], seed: int) -> F
         scales = [float(v) for v in (opts.get("ff_scales") or (1, 2, 4, 8))]
         B = torch.zeros(len(scales) * len(axes), dim, dtype=torch.float64)
         for r, (i, sc) in enumerate(itertools.product(axes, scales)):
-            B[r, i] = sc
+            B[r, i] = 0.5 * sc  # 2π B x = π s x_i
     return FourierEmbedding(B, keep, trainable=bool(opts.get("ff_train", False)))
 
 
