@@ -113,7 +113,7 @@ def test_cli_one_and_two_ranks_agree(tmp_path):
     two = run_mpi(2, ["-m", "pinntao", *_cli_args(tmp_path, "two.json")], timeout=300)
     assert two.returncode == 0, two.stderr
     r1, r2 = (json.loads((tmp_path / n).read_text()) for n in ("one.json", "two.json"))
-    assert r1["arch"] == "fourier_mlp"
+    assert r1["arch"] == "fourier_mlp" and r1["embedding"]["ff_sigma"] == 2.0 and r1["embedding"]["ff_features"] == 4
     l1 = [row[2] for row in r1["history"]]
     l2 = [row[2] for row in r2["history"]]
     assert len(l1) == len(l2) > 1

@@ -292,7 +292,7 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     from petsc4py import PETSc
 
     from .comm import configure_threads
-    from .models import build_model
+    from .models import EMBEDDING_OPTIONS, build_model
     from .objective import PinnObjective
     from .problems import get_problem
     from .train import Trainer
@@ -334,6 +334,8 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
         x = trainer.resume(*restart)
     trainer.report_fields.update({"layers": list(layers), "arch": opts["arch"], "activation": opts["activation"],
                                   "threads_per_rank": threads, "device": device})
+    if opts["arch"].startswith(("fourier_", "multiscale_")):  # what rebuilds the same B (with the seed)
+        trainer.report_fields["embedding"] = {o.name: opts[o.name] for o in EMBEDDING_OPTIONS}
     from .sampling import HeldOut
 
     trainer.report_metrics["heldout_loss"] = HeldOut(obj, problem, opts["seed"])  # fitting points, not the PDE?
