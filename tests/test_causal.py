@@ -118,10 +118,12 @@ def test_parse_floats():
         parse_floats("")
 
 
+BASE = ["-pinn_problem", "heat1d", "-pinn_layers", "6,6", "-pinn_n_interior", "40", "-pinn_n_boundary", "6",
+        "-pinn_n_initial", "6", "-pinn_causal_slabs", "4", "-pinn_causal_eps", "1,100"]
+
+
 def _args(tmp_path, name, *extra):
-    return ["-pinn_problem", "heat1d", "-pinn_layers", "6,6", "-pinn_n_interior", "40", "-pinn_n_boundary", "6",
-            "-pinn_n_initial", "6", "-pinn_causal_slabs", "4", "-pinn_causal_every", "2", "-pinn_causal_eps", "1,100",
-            "-tao_max_it", "6", "-pinn_report", str(tmp_path / name), *extra]
+    return [*BASE, "-pinn_causal_every", "2", "-tao_max_it", "6", "-pinn_report", str(tmp_path / name), *extra]
 
 
 @pytest.mark.parametrize("solver", [["-pinn_optimizer", "adam"], ["-tao_type", "lmvm"]])
@@ -147,3 +149,21 @@ def test_cli_rejects_causal_on_a_steady_problem():
     bad = run_pinntao("-pinn_problem", "poisson1d", "-pinn_causal_slabs", "4", "-tao_max_it", "1", timeout=120)
     assert bad.returncode == 2
     assert "-pinn_causal_slabs" in bad.stderr and "no time axis" in bad.stderr
+
+
+def test_restart_keeps_weights_and_the_global_update_grid(tmp_path):
+    """Interrupted at 8 (updates every 3: the weights of iteration 6 are live) and resumed: the loss
+    history equals the uninterrupted run's (needs the saved weights and the global count)."""
+    base = [*BASE, "-pinn_causal_every", "3", "-pinn_optimizer", "adam", "-tao_gatol", "0", "-tao_grtol", "0"]
+    full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
+    for args in ((*base, "-tao_max_it", "16", "-pinn_report", str(full)),
+                 (*base, "-tao_max_it", "8", "-pinn_checkpoint", str(ck), "-pinn_checkpoint_every", "4"),
+                 ("-pinn_restart", str(ck), "-tao_max_it", "16", "-pinn_report", str(res))):
+        proc = run_pinntao(*args, timeout=300)
+        assert proc.returncode == 0, (args, proc.stderr[-3000:])
+    rf, rr = json.loads(full.read_text()), json.loads(res.read_text())
+    assert [u["iteration"] for u in rf["causal"]["updates"]] == [0, 3, 6, 9, 12, 15]
+    assert [u["iteration"] for u in rr["causal"]["updates"]] == [9, 12, 15]
+    assert [h[0] for h in rr["history"]] == [h[0] for h in rf["history"]]
+    np.testing.assert_allclose([h[2] for h in rr["history"]], [h[2] for h in rf["history"]], rtol=1e-12)
+    assert rr["loss"] == pytest.approx(rf["loss"], rel=1e-12, abs=0)
