@@ -106,6 +106,7 @@ def command(problem: str, method: Method, seed: int, a: argparse.Namespace, repo
         "-pinn_checkpoint_every",
         "1000000000",
         *method.options,
+        *([] if getattr(a, "recommended", False) else ["-pinn_recommended", "0"]),
         *shlex.split(a.extra),
     ]
     if a.layers:
@@ -258,6 +259,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--layers", default="", help="override every problem's hidden layers")
     ap.add_argument("--extra", default="", help="options added to every pinntao run")
     ap.add_argument("--np", type=int, default=1, help="MPI ranks per pinntao run")
+    ap.add_argument("--recommended", action="store_true", help="keep each problem's recommended set-up (default: "
+                    "off, -pinn_recommended 0: every method on the same bare network, points and weights)")
     ap.add_argument("--out", default="bench-out")
     ap.add_argument("--overhead", action="store_true", help="also measure the bridge overhead per f+g evaluation")
     ap.add_argument("--no-figures", action="store_true")
