@@ -232,7 +232,8 @@ class Adaptation:
                 ctx.objective_changed(tao)
 
     def start(self) -> None:
-        """Before the solve: the first batch (index 0), weights 1."""
+        """Before the solve: the causally weighted problem (weights 1 until the first update), the
+        first batch (index 0), annealing weights 1."""
         self._batch_index = None
         if self.causal is not None and self.obj.problem is self.base_problem:
             self.obj.problem = self.causal.problem()
