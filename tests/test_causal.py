@@ -32,7 +32,7 @@ def _time_problem(residual):
 
 def _fake_objective(problem, model, pts):
     counts = {k: v.shape[0] for k, v in pts.items()}
-    return SimpleNamespace(model=model, residual=Residual(problem, model, pts, counts), _sum=lambda t: t)
+    return SimpleNamespace(model=model, residual=Residual(problem, model, pts, counts), _sum=lambda t: t.numpy())
 
 
 PTS = {"interior": np.array([[0.1, 0.0], [0.3, 0.5], [0.6, -0.2], [0.8, 0.9]]),

@@ -136,7 +136,7 @@ class CausalWeights:
             idx = self.slab(x)
             sums[: self.M].index_add_(0, idx, (r * r).sum(1))
             sums[self.M :].index_add_(0, idx, torch.ones_like(idx, dtype=torch.float64))
-        total = obj._sum(sums).cpu().numpy()
+        total = np.asarray(obj._sum(sums), dtype=np.float64)  # numpy from PinnObjective._sum
         s, n = total[: self.M], total[self.M :]
         return np.where(n > 0, s / np.maximum(n, 1.0), 0.0)
 
