@@ -308,7 +308,8 @@ class Adaptation:
         o = self.opts
         return bool((self.rad and its > 0 and its % o["resample_every"] == 0)
                     or (self.anneal and its % o["weights_every"] == 0)
-                    or (self.batch and its > 0 and its % o["batch_every"] == 0))
+                    or (self.batch and its > 0 and its % o["batch_every"] == 0)
+                    or (self.causal is not None and its % o["causal_every"] == 0))
 
     def _update(self, tao: PETSc.TAO, its: int) -> None:
         """TaoSetUpdate hook: nothing unless an event is due (no evaluation on other iterations);
@@ -322,8 +323,10 @@ class Adaptation:
         o = self.opts
         points_change = (self.rad and its > 0 and its % o["resample_every"] == 0) or (
             self.batch and its > 0 and its % o["batch_every"] == 0)
-        # annealing alone: L before, L and ∇L after all come from the block gradients (no evaluation)
-        before = self.obj.objective(tao, x) if points_change else None
+        causal_change = self.causal is not None and its % o["causal_every"] == 0
+        # annealing alone: L before, L and ∇L after all come from the block gradients (no evaluation);
+        # new points or causal weights: L before is evaluated here, L and ∇L after below
+        before = self.obj.objective(tao, x) if points_change or causal_change else None
         if self.update(its, theta):
             g = tao.getGradient()[0]
             if before is None:
