@@ -28,7 +28,6 @@ def _activation_names() -> list[str]:
 
 
 def cli_options() -> OptionSet:
-    from .causal import CAUSAL_OPTIONS
     from .models import ARCHITECTURES, EMBEDDING_OPTIONS
     from .objective import GRAM_MODES
     from .problems.base import SAMPLINGS

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from petsc4py import PETSc
 
-from .causal import CausalWeights
+from .causal import CAUSAL_OPTIONS, CausalWeights
 from .comm import split_range
 from .errors import PinnInputError
 from .options import Option, nonnegative, positive
@@ -155,19 +155,20 @@ class Adaptation:
     Keywords (defaults as the options of the same name, see docs/options.md): ``weights`` (none,
     annealing), ``weights_every``, ``weights_alpha``, ``weights_mean``, ``batch_size`` (0: all
     points), ``batch_every``, ``resample`` (none, rad), ``resample_every``, ``rad_beta``, ``rad_c``,
-    ``rad_pool``, ``seed`` (default: the objective's). Each value is checked like its option
+    ``rad_pool``, ``causal_slabs`` (0: off), ``causal_eps``, ``causal_every``, ``causal_delta``,
+    ``seed`` (default: the objective's). Each value is checked like its option
     (``flag_prefix`` names the option in the error, e.g. ``-a_pinn_``). ``opts``: the same keys
     as a dict (older call form).
     """
 
     def __init__(self, obj: Any, opts: dict[str, Any] | None = None, *, flag_prefix: str = "-pinn_",
                  **settings: Any) -> None:
-        defaults = {o.name: o.default for o in ADAPT_OPTIONS}
+        defaults = {o.name: o.default for o in (*ADAPT_OPTIONS, *CAUSAL_OPTIONS)}
         merged = {**(opts or {}), **settings}
         unknown = sorted(set(settings) - set(defaults) - {"seed"})
         if unknown:
             raise TypeError(f"Adaptation: unknown keyword {unknown[0]!r}; allowed: {', '.join(defaults)}, seed")
-        for o in ADAPT_OPTIONS:
+        for o in (*ADAPT_OPTIONS, *CAUSAL_OPTIONS):
             if o.name in settings:
                 o.validate(settings[o.name], flag_prefix + o.name)
         opts = {**defaults, **merged}

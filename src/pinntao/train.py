@@ -19,6 +19,7 @@ import numpy as np
 from petsc4py import PETSc
 
 from . import signals
+from .causal import CAUSAL_OPTIONS
 from .checkpoint import (
     RESTART_FORMAT,
     load_initial,
@@ -204,6 +205,7 @@ class Trainer:
             Option("threads", "int", 0, "torch threads per rank (0: cores ÷ ranks on the node)", check=nonnegative,
                    check_text=">= 0"),
             *ADAPT_OPTIONS,
+            *CAUSAL_OPTIONS,
         ],
     )
     #: point counts are fixed when the PinnObjective is built (CLI/problem options); a Trainer only checks them
@@ -295,9 +297,10 @@ class Trainer:
                             + view, comm=objective.comm)
         from .sampling import Adaptation
 
-        adapt = {o.name: opts[o.name] for o in ADAPT_OPTIONS}
-        active = adapt["weights"] != "none" or adapt["resample"] != "none" or adapt["batch_size"] > 0
-        # batches, RAD, annealed weights: bad values fail here, before training
+        adapt = {o.name: opts[o.name] for o in (*ADAPT_OPTIONS, *CAUSAL_OPTIONS)}
+        active = (adapt["weights"] != "none" or adapt["resample"] != "none" or adapt["batch_size"] > 0
+                  or adapt["causal_slabs"] > 0)
+        # batches, RAD, annealed weights, causal weights: bad values fail here, before training
         self.adaptation = Adaptation(objective, **adapt, flag_prefix=f"-{full}") if active else None
         self._attached = False
 
