@@ -142,14 +142,16 @@ class Solver:
         self._ensure_opts(tao)
         self.check_operator(tao)
 
-    def check_operator(self, tao: PETSc.TAO) -> Any:
-        """The pinntao operator the solver needs, or one PinnInputError naming what is missing."""
+    def check_operator(self, tao: PETSc.TAO, need: str = "") -> Any:
+        """The pinntao operator the solver needs (``need``: what this configuration needs, default
+        ``needs_operator``), or one PinnInputError naming what is missing."""
+        need = need or self.needs_operator
         obj = pinn_operator(tao)
         H = tao.getHessian()[0]
         missing = H is None or not H.handle
-        if (self.needs_operator == "pinntao" and obj is None) or (self.needs_operator == "hessian" and missing):
+        if (need == "pinntao" and obj is None) or (need == "hessian" and missing):
             what = "no Hessian" if missing else f"a Hessian Mat of type {H.getType()!r}"
-            need = "a pinntao operator" if self.needs_operator == "pinntao" else "an operator"
+            need = "a pinntao operator" if need == "pinntao" else "an operator"
             raise PinnInputError(
                 f"{self.type_name()} needs {need} as the Tao's Hessian (PinnObjective.setup_tao(tao), or "
                 f"TAOSetHessian); the Tao has {what}")

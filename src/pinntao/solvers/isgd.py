@@ -104,15 +104,6 @@ class ImplicitGD(Solver):
         if self.opts["type"] == "linearized":
             self.check_operator(tao, "hessian")
 
-    def check_operator(self, tao: PETSc.TAO, need: str = "") -> Any:
-        if not need:
-            return super().check_operator(tao)
-        saved, self.needs_operator = self.needs_operator, need
-        try:
-            return super().check_operator(tao)
-        finally:
-            self.needs_operator = saved
-
     def destroy(self, tao: PETSc.TAO) -> None:
         for obj in (self.inner, self._M):
             if obj is not None:

@@ -107,15 +107,6 @@ class SAV(Solver):
         if self.opts["operator"] == "gram" and self.opts["lambda"] != 0.0:
             self.check_operator(tao, "hessian")
 
-    def check_operator(self, tao: PETSc.TAO, need: str = "") -> Any:
-        if not need:
-            return super().check_operator(tao)
-        saved, self.needs_operator = self.needs_operator, need
-        try:
-            return super().check_operator(tao)
-        finally:
-            self.needs_operator = saved
-
     def destroy(self, tao: PETSc.TAO) -> None:
         if self._M is not None:
             self._M.destroy()
