@@ -162,6 +162,29 @@ class Jet:
         return d2u.sum(-1) if dims is None else d2u[..., list(dims)].sum(-1)
 
 
+#: what a taped jet records: (parameter name, input channels a, output z = a Wᵀ (+ b), has bias)
+TapeRecord = tuple[str, Tensor, Tensor, bool]
+
+
+def _affine(tape: list[TapeRecord] | None, name: str, a: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
+    """z = a Wᵀ (+ b) for a stack of channels a (n, ..., in), recorded on ``tape`` when one is given:
+    per point, ∂r/∂W = Σ_channels (∂r/∂z) ⊗ a, so one backward pass to the z's gives every row of J."""
+    z = a @ w.T if b is None else a @ w.T + b
+    if tape is not None:
+        tape.append((name, a, z, b is not None))
+    return z
+
+
+def _input_channels(tape: list[TapeRecord] | None, name: str, w: Tensor, n: int, d: int) -> Tensor:
+    """∂z/∂x_i = W[:, i] of an input layer as channels (n, d, width): the product of Wᵀ with the
+    identity, recorded as such on the tape."""
+    dz = w.T.unsqueeze(0).expand(n, d, -1)
+    if tape is not None:
+        eye = torch.eye(d, dtype=w.dtype, device=w.device).unsqueeze(0).expand(n, d, d)
+        tape.append((name, eye, dz, False))
+    return dz
+
+
 class FourierEmbedding(nn.Module):
     """Fixed input features γ(x) = [x_keep, cos(2πBx), sin(2πBx)] with a forward jet.
 
@@ -244,28 +267,38 @@ class MLP(nn.Module):
             h = self._act(layer(h))[0]
         return _squeeze_out(self.layers[-1](h), self.out_dim)
 
+    #: every trainable parameter enters the jet only through the products recorded on a tape
+    #: (false once the Fourier frequencies are trained: they enter through sin/cos)
+    @property
+    def tape_complete(self) -> bool:
+        return self.embedding is None or not self.embedding.B.requires_grad
+
     def jet_from_params(
-        self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = ()
+        self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
+        tape: list[TapeRecord] | None = None,
     ) -> Jet:
         """Push (h, ∂h/∂x_i, ∂²h/∂x_i², ∂²h/∂x_i∂x_j for the pairs in ``mixed``) through every
-        layer at once: one matmul per layer and channel stack."""
+        layer at once: one matmul per layer and channel stack (recorded on ``tape`` if given)."""
         n, d = x.shape
-        ws = [(params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]) for i in range(len(self.layers))]
+        names = [f"layers.{i}" for i in range(len(self.layers))]
+        ws = [(params[f"{k}.weight"], params[f"{k}.bias"]) for k in names]
         w0, b0 = ws[0]
         mix = bool(mixed) and order >= 2
+        lin0 = f"{names[0]}.weight"
         if self.embedding is None:
-            z = x @ w0.T + b0
+            z = _affine(tape, lin0, x, w0, b0)
             # derivative channels, shape (n, d, width); first layer: ∂z/∂x_i = W[:, i]
-            dz = w0.T.unsqueeze(0).expand(n, d, -1) if order >= 1 else None
+            dz = _input_channels(tape, lin0, w0, n, d) if order >= 1 else None
             d2z = torch.zeros_like(dz) if order >= 2 else None
             mz = None  # mixed channels (i, j): σ''(z) ∂z/∂x_i ∂z/∂x_j + σ'(z) ∂²z/∂x_i∂x_j; 0 at the input layer
         else:  # the first layer is linear in γ(x): its channels are γ's channels times W
             e, de, d2e, me = self.embedding.jet(params["embedding.B"], x, order, mixed)
-            z = e @ w0.T + b0
-            dz = de @ w0.T if order >= 1 else None
-            d2z = d2e @ w0.T if order >= 2 else None
-            mz = me @ w0.T if mix else None
-        for w, b in ws[1:]:
+            z = _affine(tape, lin0, e, w0, b0)
+            dz = _affine(tape, lin0, de, w0) if order >= 1 else None
+            d2z = _affine(tape, lin0, d2e, w0) if order >= 2 else None
+            mz = _affine(tape, lin0, me, w0) if mix else None
+        for name, (w, b) in zip(names[1:], ws[1:], strict=True):
+            lin = f"{name}.weight"
             a, a1, a2 = self._act(z)
             h = a
             if order >= 1:
@@ -276,13 +309,13 @@ class MLP(nn.Module):
                         mh = a2.unsqueeze(1) * _pair_products(dz, mixed)
                         if mz is not None:
                             mh = mh + a1.unsqueeze(1) * mz
-            z = h @ w.T + b
+            z = _affine(tape, lin, h, w, b)
             if order >= 1:
-                dz = dh @ w.T
+                dz = _affine(tape, lin, dh, w)
                 if order >= 2:
-                    d2z = d2h @ w.T
+                    d2z = _affine(tape, lin, d2h, w)
                     if mix:
-                        mz = mh @ w.T
+                        mz = _affine(tape, lin, mh, w)
         return _output_jet(z, dz, d2z, mz if mix else None, mixed if mix else (), self.out_dim)
 
 
@@ -391,10 +424,11 @@ class ModifiedMLP(MLP):
         return _squeeze_out(self.layers[-1](h), self.out_dim)
 
     def jet_from_params(
-        self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = ()
+        self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
+        tape: list[TapeRecord] | None = None,
     ) -> Jet:
         """(h, ∂h/∂x_i, ∂²h/∂x_i², mixed ∂²h/∂x_i∂x_j) through encoders, gates and products
-        (Leibniz rule), batched."""
+        (Leibniz rule), batched; the products with weights are recorded on ``tape`` if given."""
         n, d = x.shape
         mix = bool(mixed) and order >= 2
         # with an embedding the encoders and W¹ read γ(x) and its channels, like a hidden layer
@@ -402,15 +436,16 @@ class ModifiedMLP(MLP):
 
         def act(name: str, h: tuple | None) -> tuple:
             w, b = params[f"{name}.weight"], params[f"{name}.bias"]
+            lin = f"{name}.weight"
             if h is None:  # an input layer: ∂z/∂x_i = W[:, i], second derivatives 0
-                z = x @ w.T + b
-                dz = w.T.unsqueeze(0).expand(n, d, -1) if order >= 1 else None
+                z = _affine(tape, lin, x, w, b)
+                dz = _input_channels(tape, lin, w, n, d) if order >= 1 else None
                 d2z = mz = None
             else:
-                z = h[0] @ w.T + b
-                dz = h[1] @ w.T if order >= 1 else None
-                d2z = h[2] @ w.T if order >= 2 else None
-                mz = h[3] @ w.T if mix else None
+                z = _affine(tape, lin, h[0], w, b)
+                dz = _affine(tape, lin, h[1], w) if order >= 1 else None
+                d2z = _affine(tape, lin, h[2], w) if order >= 2 else None
+                mz = _affine(tape, lin, h[3], w) if mix else None
             a, a1, a2 = self._act(z)
             da = a1.unsqueeze(1) * dz if order >= 1 else None
             d2a = ma = None
@@ -441,10 +476,11 @@ class ModifiedMLP(MLP):
                 mh = (U[3] + Z[3] * D0.unsqueeze(1) + _pair_products(Z[1], mixed, D1)
                       + _pair_products(D1, mixed, Z[1]) + Z[0].unsqueeze(1) * DM)
             H = (h, dh, d2h, mh)
-        last = len(self.layers) - 1
-        w, b = params[f"layers.{last}.weight"], params[f"layers.{last}.bias"]
-        return _output_jet(H[0] @ w.T + b, H[1] @ w.T if order >= 1 else None, H[2] @ w.T if order >= 2 else None,
-                           H[3] @ w.T if mix else None, mixed if mix else (), self.out_dim)
+        lin = f"layers.{len(self.layers) - 1}.weight"
+        w, b = params[lin], params[lin.replace("weight", "bias")]
+        return _output_jet(_affine(tape, lin, H[0], w, b), _affine(tape, lin, H[1], w) if order >= 1 else None,
+                           _affine(tape, lin, H[2], w) if order >= 2 else None,
+                           _affine(tape, lin, H[3], w) if mix else None, mixed if mix else (), self.out_dim)
 
 
 def autograd_jet(f: Callable[[Tensor], Tensor], x: Tensor, order: int,
@@ -536,15 +572,27 @@ class FlatModel:
 
         return u
 
-    def jet(self, theta: Tensor, x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = ()) -> Jet:
+    def jet(self, theta: Tensor, x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
+            tape: list[TapeRecord] | None = None) -> Jet:
         """Values and input derivatives up to ``order`` (plus the ``mixed`` pairs at order 2):
-        the forward jet for :class:`MLP` networks, nested autograd for any other module."""
+        the forward jet for :class:`MLP` networks, nested autograd for any other module. A ``tape``
+        (only with :attr:`tapeable`) records the jet's products with the weights."""
         params = self.unflatten(theta)
+        if tape is not None:
+            if not self.tapeable:
+                raise ValueError(f"{type(self.module).__name__}: its jet cannot be taped")
+            return self.module.jet_from_params(params, x, order, mixed, tape)
         if order == 0:
             return Jet(self.u(theta, x))
         if isinstance(self.module, MLP):
             return self.module.jet_from_params(params, x, order, mixed)
         return autograd_jet(self.point_function(params), x, order, mixed)
+
+    @property
+    def tapeable(self) -> bool:
+        """True when θ enters the jet only through recorded products a Wᵀ + b (see
+        :meth:`pinntao.residual.Residual.jacobian`)."""
+        return isinstance(self.module, MLP) and self.module.tape_complete
 
 
 def build_mlp(

@@ -219,12 +219,15 @@ class PinnObjective:
 
     # -- derivative products at the linearisation point (global, summed over ranks) ----------
     def local_jacobian(self, theta: Tensor) -> Tensor:
-        """This rank's rows of J at θ, cached while θ does not change."""
+        """This rank's rows of J at θ, cached while θ does not change. A J at another θ is
+        overwritten: hold a copy, not the returned tensor, across linearisation points."""
         if self._jac is not None and torch.equal(self._jac[0], theta):
             return self._jac[1]
         self.counts["jacobian"] += 1
+        old = self._jac[1] if self._jac is not None else None
+        self._jac = None
         with events.JACOBIAN:
-            J = self.residual.jacobian(theta)
+            J = self.residual.jacobian(theta, out=old)  # the J at the old θ is dead: reuse its memory
         self._jac = (theta.clone(), J)
         return J
 

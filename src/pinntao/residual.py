@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.func import grad, jacrev, jvp, vjp, vmap
 
-from .models import FlatModel
+from .models import FlatModel, TapeRecord
 from .problems.base import Block, Problem
 
 
@@ -56,10 +56,12 @@ class Residual:
         self.n_params = model.n_params
 
     # -- values ---------------------------------------------------------------------------
-    def _block_residual(self, theta: Tensor, lb: _LocalBlock, x: Tensor) -> Tensor:
+    def _block_residual(
+        self, theta: Tensor, lb: _LocalBlock, x: Tensor, tape: list[TapeRecord] | None = None
+    ) -> Tensor:
         b = lb.block
         if b.residual is not None:
-            r = b.residual(self.model.jet(theta, x, b.order, lb.pairs), x)
+            r = b.residual(self.model.jet(theta, x, b.order, lb.pairs, tape), x)
         else:
             u = self.model.point_function(self.model.unflatten(theta))
             r = vmap(lambda p: b.point_residual(u, p))(x)  # type: ignore[misc]
@@ -97,19 +99,73 @@ class Residual:
             return pullback(u)[0]
         return vmap(lambda c: pullback(c)[0], in_dims=1, out_dims=1)(u)
 
-    def jacobian(self, theta: Tensor) -> Tensor:
-        """Explicit local J (n_loc, P) from per-point gradients (vmap over points)."""
-        rows = []
+    def jacobian(self, theta: Tensor, out: Tensor | None = None) -> Tensor:
+        """Explicit local J (n_loc, P): taped (one forward jet and one backward pass per block
+        and component, rows as outer products) where the network allows, else per-point reverse
+        mode (vmap over points). ``out``, a J this object made before, is overwritten instead of
+        allocating N·P fresh numbers (their first touch costs as much as the products here)."""
+        shape = (self.n_local, self.n_params)
+        J = out if out is not None and out.shape == shape and out.dtype == theta.dtype else theta.new_empty(shape)
+        row = 0
         for lb in self.blocks:
-            if not lb.x.shape[0]:
-                continue
+            rows = lb.x.shape[0] * lb.block.components
+            if rows:
+                if self.model.tapeable and lb.block.residual is not None:
+                    self._taped_rows(theta, lb, J[row:row + rows])
+                else:
+                    J[row:row + rows] = self._vmap_rows(theta, lb)
+            row += rows
+        return J
 
-            def r_point(th: Tensor, p: Tensor, lb: _LocalBlock = lb) -> Tensor:
-                r = self._block_residual(th, lb, p[None])
-                return r[0] if lb.block.components == 1 else r
+    def _vmap_rows(self, theta: Tensor, lb: _LocalBlock) -> Tensor:
+        """One block's rows of J by vmap over points of the per-point jacrev (any residual)."""
 
-            rows.append(vmap(jacrev(r_point), in_dims=(None, 0))(theta, lb.x).reshape(-1, self.n_params))
-        return torch.cat(rows) if rows else theta.new_zeros(0, self.n_params)
+        def r_point(th: Tensor, p: Tensor) -> Tensor:
+            r = self._block_residual(th, lb, p[None])
+            return r[0] if lb.block.components == 1 else r
+
+        return vmap(jacrev(r_point), in_dims=(None, 0))(theta, lb.x).reshape(-1, self.n_params)
+
+    def _taped_rows(self, theta: Tensor, lb: _LocalBlock, J: Tensor) -> None:
+        """One block's rows of J from its taped jet. Point n's residual depends on θ only through
+        its own z = a Wᵀ + b, so the gradient of Σ_n r_n with respect to each recorded z holds
+        every point's adjoint δ_n, and ∂r_n/∂W = Σ_channels δ_nᵀ a_n, ∂r_n/∂b = Σ δ_n of the
+        value channel: batched outer products, no per-point passes. Written into ``J``."""
+        n, c = lb.x.shape[0], lb.block.components
+        tape: list[TapeRecord] = []
+        with torch.enable_grad():
+            th = theta.detach().requires_grad_(True)
+            r = self._block_residual(th, lb, lb.x, tape).reshape(n, c)
+            zs = [rec[2] for rec in tape]
+            adjoints = [torch.autograd.grad(r[:, k].sum(), zs, retain_graph=k < c - 1, allow_unused=True)
+                        for k in range(c)]
+        by_name: dict[str, list[int]] = {}
+        for i, rec in enumerate(tape):
+            by_name.setdefault(rec[0], []).append(i)
+        if set(by_name) != {nm for nm in self.model.names if nm.endswith(".weight")} or any(
+            nm.replace(".bias", ".weight") not in by_name for nm in self.model.names
+        ):
+            J[:] = self._vmap_rows(theta, lb)  # a parameter the tape did not see: the general path
+            return
+        with torch.no_grad():
+            self._assemble(J.view(n, c, self.n_params), tape, adjoints, by_name)
+
+    def _assemble(self, out: Tensor, tape: list[TapeRecord], adjoints: list[tuple[Tensor | None, ...]],
+                  by_name: dict[str, list[int]]) -> None:
+        """out[n, k, θ-slice of W] = Σ_records δ_kᵀ a (bmm), out[n, k, slice of b] = Σ δ_k."""
+        n = out.shape[0]
+        for k, deltas in enumerate(adjoints):
+            cols, start = out[:, k], 0
+            for nm, size in zip(self.model.names, self.model.sizes, strict=True):
+                recs = by_name[nm.replace(".bias", ".weight")]
+                if nm.endswith(".bias"):
+                    parts = [_channels(deltas[i], n, z=tape[i][2]).sum(1) for i in recs if tape[i][3]]
+                    cols[:, start:start + size] = torch.stack(parts).sum(0) if parts else 0.0
+                else:
+                    a = torch.cat([_channels(tape[i][1], n) for i in recs], 1)
+                    dz = torch.cat([_channels(deltas[i], n, z=tape[i][2]) for i in recs], 1)
+                    cols[:, start:start + size] = torch.bmm(dz.transpose(1, 2), a).reshape(n, size)
+                start += size
 
     def gram(self, theta: Tensor, m: Tensor) -> Tensor:
         """Local G M = Jᵀ(J M), matrix-free, for M of shape (P,) or (P, k)."""
@@ -122,3 +178,12 @@ class Residual:
         if v.ndim == 1:
             return jvp(g, (theta,), (v,))[1]
         return vmap(lambda c: jvp(g, (theta,), (c,))[1], in_dims=1, out_dims=1)(v)
+
+
+def _channels(t: Tensor | None, n: int, z: Tensor | None = None) -> Tensor:
+    """A recorded (n, ..., width) tensor as (n, channels, width); a missing adjoint (the output
+    did not reach r) as zeros shaped like ``z``."""
+    if t is None:
+        assert z is not None
+        t = torch.zeros_like(z)
+    return t.reshape(n, -1, t.shape[-1])
