@@ -100,6 +100,28 @@ def test_spring_without_momentum_is_damped_engd():
     assert abs(hm[3] - hk[3]) > 1e-6 * hk[3]
 
 
+def test_spring_primal_form_is_the_kernel_step_when_n_exceeds_p():
+    """With N > P (62 rows, P = 13) ``auto`` factors the P × P JᵀJ + μI: the same steps as the
+    N × N kernel by Woodbury, momentum included, and -tao_view says which form ran."""
+    def run(form):
+        prob = get_problem("poisson1d")
+        obj = PinnObjective(prob, build_mlp(1, (4,), "tanh", torch.float64, "cpu"), seed=0,
+                            counts={"interior": 60, "boundary": 2})
+        opts = dict(preset_options("spring")) | {"tao_max_it": "4", "tao_ng_damping": "fixed",
+                                                  "tao_ng_damping_init": "1e-3", "tao_spring_momentum": "0.5",
+                                                  "tao_spring_form": form}
+        with petsc_options(**opts):
+            trainer = Trainer(obj, monitor_every=1)
+        _, res = trainer.solve()
+        return np.array([h[2] for h in res.history]), trainer.tao.getPythonContext()._primal
+
+    (hk, pk), (hp, pp), (ha, pa) = run("kernel"), run("primal"), run("auto")
+    assert (pk, pp, pa) == (False, True, True)
+    assert hk[-1] < 0.75 * hk[0]  # it trains
+    np.testing.assert_allclose(hp, hk, rtol=1e-8)
+    np.testing.assert_array_equal(ha, hp)
+
+
 @pytest.mark.parametrize("preset", ["sngd", "engd_kernel_lm", "spring", "spring_nystrom"])
 def test_lm_presets_train_with_cheap_line_search(preset):
     trainer, res = _train(preset, tao_max_it=40)

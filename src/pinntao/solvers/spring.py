@@ -41,6 +41,7 @@ from .base import pinn_operator
 from .natgrad import NaturalGradient
 
 KERNEL_SOLVES = ("cholesky", "nystrom")
+FORMS = ("auto", "kernel", "primal")
 
 
 class Spring(NaturalGradient):
@@ -63,6 +64,9 @@ class Spring(NaturalGradient):
             Option("cg_max_it", "int", 200, "nystrom: CG iteration cap", check=positive, check_text="> 0"),
             Option("rtol", "float", 1e-13, "undamped (μ = 0) kernel: eigenvalues <= rtol λ_max of K are dropped",
                    check=nonnegative, check_text=">= 0"),
+            Option("form", "str", "auto", "cholesky: kernel (factor JJᵀ + μI, N × N), primal (factor JᵀJ + μI, "
+                   "P × P: the same step by Woodbury), auto: whichever is smaller (kernel when N <= P)",
+                   choices=list(FORMS)),
             Option("seed", "int", 0, "nystrom: seed of the Gaussian test matrices"),
         ],
     )
@@ -77,6 +81,7 @@ class Spring(NaturalGradient):
         self._r: Tensor | None = None
         self._nys: Any = None
         self._phi_loaded: Tensor | None = None
+        self._primal = False  # cholesky on G = JᵀJ (P × P) instead of K = JJᵀ
 
     def configure(self, tao: PETSc.TAO) -> None:
         pass  # the kernel solve is this type's own: the KSP stays preonly + none
@@ -87,7 +92,8 @@ class Spring(NaturalGradient):
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
         viewer.printfASCII(
             f"  kernel step φ = Jᵀ(JJᵀ + μI)⁻¹(r − βJφ) + βφ, β = {self.opts.get('momentum', 0.0):g}, "
-            f"kernel solve {self.opts.get('solve')}\n"
+            f"kernel solve {self.opts.get('solve')}"
+            + (" in primal form (JᵀJ + μI)⁻¹Jᵀ(r − βJφ), N > P" if self._primal else "") + "\n"
         )
         super().view(tao, viewer)
 
@@ -131,7 +137,11 @@ class Spring(NaturalGradient):
             t0 = self._tic("jacobian", t0)
             with events.FACTOR:
                 if self.opts["solve"] == "cholesky":
-                    self._K = self._kernel(obj, theta)
+                    N, P = self._J.shape
+                    form = self.opts.get("form", "auto")
+                    self._primal = form == "primal" or (form == "auto" and N > P)
+                    # the primal G = JᵀJ from the gathered J: the same on every rank
+                    self._K = self._J.T @ self._J if self._primal else self._kernel(obj, theta)
                 else:
                     self._nys = self._nystrom(obj)
             t0 = self._tic("factor", t0)
@@ -141,15 +151,14 @@ class Spring(NaturalGradient):
         rhs = r if (self._phi is None or beta == 0.0) else r - beta * (J @ self._phi)
         with events.FACTOR:
             try:
-                alpha = self._solve_kernel(rhs, mu)
+                phi = self._step(rhs, mu)
             except torch.linalg.LinAlgError as exc:
                 return f"kernel solve failed ({exc}), step rejected"
-        phi = J.T @ alpha
         if self._phi is not None and beta:
             phi = phi + beta * self._phi
             gt = obj.gather(g)
             if float(gt @ phi) <= 0:  # momentum turned the step uphill: drop it for this step
-                phi = J.T @ self._solve_kernel(r, mu)
+                phi = self._step(r, mu)
         if not torch.isfinite(phi).all():
             return "non-finite kernel direction, step rejected"
         self._phi_trial = phi
@@ -192,10 +201,21 @@ class Spring(NaturalGradient):
         M = gaussian(N, k, seed, J)
         return nystrom(lambda V: J @ (J.T @ V), M, tol=1e-300)
 
-    def _solve_kernel(self, b: Tensor, mu: float) -> Tensor:
-        """α = (K + μI)⁻¹ b (μ = 0: the pseudo-inverse with a relative cut)."""
+    def _step(self, b: Tensor, mu: float) -> Tensor:
+        """Jᵀ(JJᵀ + μI)⁻¹ b, or (JᵀJ + μI)⁻¹ Jᵀb in primal form: equal by Woodbury, but with
+        N > P the kernel JJᵀ is singular (rank ≤ P) and 1/μ amplifies the part of b outside
+        range(J), which Jᵀ cancels only up to rounding; the P × P form never sees it."""
+        J = self._J
+        assert J is not None
         if self.opts["solve"] == "nystrom":
-            return self._pcg(b, mu)
+            return J.T @ self._pcg(b, mu)
+        if self._primal:
+            return self._solve_kernel(J.T @ b, mu)
+        return J.T @ self._solve_kernel(b, mu)
+
+    def _solve_kernel(self, b: Tensor, mu: float) -> Tensor:
+        """(K + μI)⁻¹ b for the factored K (JJᵀ, or JᵀJ in primal form); μ = 0: the
+        pseudo-inverse with a relative cut."""
         K = self._K
         assert K is not None
         n = K.shape[0]
