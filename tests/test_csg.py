@@ -70,7 +70,7 @@ def _dist(piece, p):
     return _piece_distance(piece, torch.as_tensor(p)).numpy()
 
 
-@pytest.mark.parametrize("sampling", ["uniform", "halton"])
+@pytest.mark.parametrize("sampling", ["uniform", "halton", "sobol"])
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 def test_csg_samplers_inside_normals_outward(name, sampling):
     dom = DOMAINS[name]
@@ -172,8 +172,9 @@ def _mpi(n: int, sampling: str) -> dict:
 
 
 @pytest.mark.mpi
-def test_csg_problem_on_one_and_two_ranks():
-    one, two = _mpi(1, "halton"), _mpi(2, "halton")
+@pytest.mark.parametrize("sampling", ["halton", "sobol"])
+def test_csg_problem_on_one_and_two_ranks(sampling):
+    one, two = _mpi(1, sampling), _mpi(2, sampling)
     assert one["size"] == 1 and two["size"] == 2
     assert one["points"] == two["points"]
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-12)

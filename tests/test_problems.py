@@ -38,7 +38,7 @@ def test_residual_detects_a_wrong_solution(name):
 
 
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
-@pytest.mark.parametrize("sampling", ["uniform", "halton"])
+@pytest.mark.parametrize("sampling", ["uniform", "halton", "sobol"])
 def test_samplers_shapes_and_domain(name, sampling):
     prob = get_problem(name)
     pts = prob.sample({}, seed=0, sampling=sampling)

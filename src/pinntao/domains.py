@@ -4,14 +4,15 @@ A domain samples its interior and its boundary (with outward unit normals), give
 normal at boundary points (for Neumann/Robin blocks, which see only the points), says which
 points it contains, its measure (volume) and its evaluation points. Every sampler is a function
 of (n, the generator, the sampling method) only, so point sets are identical on any rank count.
-Non-box domains sample by rejection from their bounding box (uniform or scrambled Halton
-candidates, drawn in order until n are inside), boundaries by arc length / area.
+Non-box domains sample by rejection from their bounding box (uniform, scrambled Halton or
+scrambled Sobol candidates, drawn in order until n are inside), boundaries by arc length / area.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -23,7 +24,7 @@ from torch import Tensor
 
 from .errors import PinnInputError
 
-SAMPLINGS = ("uniform", "halton")
+SAMPLINGS = ("uniform", "halton", "sobol")
 
 
 @runtime_checkable
@@ -54,13 +55,29 @@ class Domain(Protocol):
     def eval_points(self, per_dim: int) -> np.ndarray: ...
 
 
-def unit_samples(n: int, d: int, rng: np.random.Generator, sampling: str) -> np.ndarray:
-    """n points of [0, 1)^d: uniform from rng, or scrambled Halton seeded from rng."""
+def qmc_engine(sampling: str, d: int, rng: np.random.Generator) -> qmc.QMCEngine | None:
+    """The low-discrepancy engine of a sampling kind, seeded from rng (None: uniform from rng itself)."""
     if sampling == "uniform":
-        return rng.random((n, d))
+        return None
     if sampling == "halton":
-        return qmc.Halton(d, scramble=True, seed=rng).random(n)
+        return qmc.Halton(d, scramble=True, seed=rng)
+    if sampling == "sobol":
+        return qmc.Sobol(d, scramble=True, seed=rng)
     raise PinnInputError(f"unknown sampling {sampling!r}; allowed: {', '.join(SAMPLINGS)}")
+
+
+def qmc_draw(engine: qmc.QMCEngine, n: int) -> np.ndarray:
+    """The next n points of an engine. Sobol's balance is best at powers of 2, but any prefix of the
+    sequence is still low-discrepancy: scipy's warning about n is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*balance properties of Sobol", category=UserWarning)
+        return engine.random(n)
+
+
+def unit_samples(n: int, d: int, rng: np.random.Generator, sampling: str) -> np.ndarray:
+    """n points of [0, 1)^d: uniform from rng, or scrambled Halton / Sobol seeded from rng."""
+    engine = qmc_engine(sampling, d, rng)
+    return rng.random((n, d)) if engine is None else qmc_draw(engine, n)
 
 
 def split_by_weight(n: int, weights: np.ndarray) -> np.ndarray:
@@ -75,15 +92,11 @@ def rejection_sample(dom: Domain, n: int, rng: np.random.Generator, sampling: st
     """n interior points of ``dom``: candidates from its bounding box, kept in order when inside."""
     lo, hi = np.asarray(dom.lo, dtype=float), np.asarray(dom.hi, dtype=float)
     frac = dom.measure / float(np.prod(hi - lo))
-    engine = None
-    if sampling == "halton":
-        engine = qmc.Halton(dom.dim, scramble=True, seed=rng)
-    elif sampling != "uniform":
-        raise PinnInputError(f"unknown sampling {sampling!r}; allowed: {', '.join(SAMPLINGS)}")
+    engine = qmc_engine(sampling, dom.dim, rng)
     out, have = [], 0
     while have < n:
         m = int((n - have) / frac * 1.1) + 16
-        u = rng.random((m, dom.dim)) if engine is None else engine.random(m)
+        u = rng.random((m, dom.dim)) if engine is None else qmc_draw(engine, m)
         pts = lo + (hi - lo) * u
         keep = pts[dom.contains(pts)]
         out.append(keep)
