@@ -167,3 +167,106 @@ def test_restart_keeps_weights_and_the_global_update_grid(tmp_path):
     assert [h[0] for h in rr["history"]] == [h[0] for h in rf["history"]]
     np.testing.assert_allclose([h[2] for h in rr["history"]], [h[2] for h in rf["history"]], rtol=1e-12)
     assert rr["loss"] == pytest.approx(rf["loss"], rel=1e-12, abs=0)
+
+
+# -- time-marching (-pinn_causal_mode march) ------------------------------------------------------
+
+def _march(**kw):
+    opts = {"causal_slabs": 3, "causal_mode": "march", "causal_march_tol": 0.1, "causal_march_every": 5} | kw
+    return CausalWeights(_time_problem(lambda j, x: x[:, 0]), opts)
+
+
+def test_march_window_grows_by_tolerance_and_by_count():
+    """R = t, 3 slabs: L = (0.05, 0.36, 0.64). The window starts at slab 1; at iteration 0 its loss
+    0.05 < tol 0.1 moves it on; (0.05 + 0.36)/2 > tol keeps it until 5 iterations after that move."""
+    cw = _march()
+    prob, model = cw.base, build_model("mlp", 2, (3,), "tanh", torch.float64, "cpu")
+    obj, theta = _fake_objective(prob, model, PTS), model.initial_theta(0)
+    np.testing.assert_array_equal(cw.w, [1, 0, 0])  # the window before any update
+    assert cw.due(0, 2) and cw.update(obj, theta, 0)
+    np.testing.assert_allclose(cw.losses, [0.05, 0.36, 0.64], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(cw.w, [1, 1, 0])
+    assert cw.due(2, 2) and not cw.update(obj, theta, 2)  # 0.205 > tol, 2 < 5 iterations: no move
+    np.testing.assert_array_equal(cw.w, [1, 1, 0])
+    assert not cw.due(3, 2) and cw.due(5, 2)  # off the every-2 grid, but the window has waited 5
+    assert cw.update(obj, theta, 5)
+    np.testing.assert_array_equal(cw.w, [1, 1, 1])
+    assert not cw.due(6, 2) and not cw.due(10, 2)  # every slab in: no more updates
+    assert [(u["iteration"], u["window"]) for u in cw.history] == [(0, 2), (2, 2), (5, 3)]
+    np.testing.assert_allclose([u["window_loss"] for u in cw.history], [0.05, 0.205, 0.205], rtol=1e-14)
+    # by count only (tol 0), and by tolerance only (every 0): never by the other
+    only_count = _march(causal_march_tol=0.0, causal_march_every=4)
+    assert not only_count.update(obj, theta, 0) and only_count.update(obj, theta, 4) and only_count.window == 1
+    only_tol = _march(causal_march_every=0)
+    assert only_tol.update(obj, theta, 0) and not only_tol.update(obj, theta, 10**6) and only_tol.window == 1
+    assert not only_tol.due(10**6 + 1, 2)
+
+
+def test_march_weights_drop_the_slabs_outside_the_window():
+    """The loss of the marched problem: the interior rows beyond the window weigh 0."""
+    cw = _march()
+    model = build_model("mlp", 2, (3,), "tanh", torch.float64, "cpu")
+    theta, counts = model.initial_theta(0), {k: v.shape[0] for k, v in PTS.items()}
+    weighted = Residual(cw.problem(), model, PTS, counts)
+    first = weighted.loss(theta)  # window: slab 1 (t = 0.1, 0.3)
+    cw.set_weights(cw.window_weights(2, 3))
+    every = weighted.loss(theta)
+    assert float(every) == pytest.approx(float(Residual(cw.base, model, PTS, counts).loss(theta)), rel=1e-15)
+    assert float(every - first) == pytest.approx(0.5 * (0.6**2 + 0.8**2) / 4, rel=1e-13)
+
+
+def test_march_restart_state_and_bad_settings():
+    cw = _march()
+    model = build_model("mlp", 2, (3,), "tanh", torch.float64, "cpu")
+    cw.update(_fake_objective(cw.base, model, PTS), model.initial_theta(0), 7)
+    again = _march()
+    again.load_restart_state(cw.restart_state())
+    assert (again.window, again.since) == (1, 7) and np.array_equal(again.w, cw.w)
+    assert not again.due(11, 2) and again.due(12, 2)  # the count goes on from the saved move
+    with pytest.raises(PinnInputError, match="never grows the window"):
+        _march(causal_march_tol=0.0, causal_march_every=0)
+    with pytest.raises(PinnInputError, match="-pinn_causal_mode: unknown value 'walk'; allowed: causal, march"):
+        _march(causal_mode="walk")
+
+
+MARCH = [*BASE, "-pinn_causal_mode", "march", "-pinn_causal_march_tol", "0", "-pinn_causal_march_every", "3",
+         "-pinn_causal_every", "2", "-tao_gatol", "0", "-tao_grtol", "0"]
+
+
+@pytest.mark.parametrize("solver", [["-pinn_optimizer", "adam"], ["-tao_type", "lmvm"]])
+def test_march_cli_one_and_two_ranks_agree(tmp_path, solver):
+    args = [*MARCH, "-tao_max_it", "12", *solver]
+    one = run_pinntao(*args, "-pinn_report", str(tmp_path / "one.json"), timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = run_mpi(2, ["-m", "pinntao", *args, "-pinn_report", str(tmp_path / "two.json")], timeout=300)
+    assert two.returncode == 0, two.stderr
+    r1, r2 = (json.loads((tmp_path / n).read_text()) for n in ("one.json", "two.json"))
+    c1, c2 = r1["causal"], r2["causal"]
+    assert c1["mode"] == "march" and c1["slabs"] == 4 and r1["tao_type"] == ("lmvm" if "lmvm" in solver else "python")
+    # tol 0: the window moves every 3 iterations (updates every 2 and at the moves) until all 4 slabs are in
+    assert [(u["iteration"], u["window"]) for u in c1["updates"]] == [(0, 1), (2, 1), (3, 2), (4, 2), (6, 3),
+                                                                     (8, 3), (9, 4)]
+    assert [(u["iteration"], u["window"]) for u in c2["updates"]] == [(u["iteration"], u["window"])
+                                                                     for u in c1["updates"]]
+    np.testing.assert_allclose([u["window_loss"] for u in c2["updates"]], [u["window_loss"] for u in c1["updates"]],
+                               rtol=1e-10)
+    np.testing.assert_allclose([h[2] for h in r2["history"]], [h[2] for h in r1["history"]], rtol=1e-10)
+
+
+def test_march_restart_resumes_the_window(tmp_path):
+    """Interrupted at 8 (window of 3 slabs, last move at 6) and resumed: the window takes its 4th slab at
+    9 (needs the saved window and the iteration of its last move) and the loss history equals the
+    uninterrupted run's."""
+    full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
+    adam = [*MARCH, "-pinn_optimizer", "adam"]
+    for args in ((*adam, "-tao_max_it", "14", "-pinn_report", str(full)),
+                 (*adam, "-tao_max_it", "8", "-pinn_checkpoint", str(ck), "-pinn_checkpoint_every", "4"),
+                 ("-pinn_restart", str(ck), "-tao_max_it", "14", "-pinn_report", str(res))):
+        proc = run_pinntao(*args, timeout=300)
+        assert proc.returncode == 0, (args, proc.stderr[-3000:])
+    rf, rr = json.loads(full.read_text()), json.loads(res.read_text())
+    assert [(u["iteration"], u["window"]) for u in rf["causal"]["updates"]][-3:] == [(6, 3), (8, 3), (9, 4)]
+    assert rr["causal"]["updates"] == rf["causal"]["updates"][-1:]  # the resumed run's own updates
+    assert [h[0] for h in rr["history"]] == [h[0] for h in rf["history"]]
+    np.testing.assert_allclose([h[2] for h in rr["history"]], [h[2] for h in rf["history"]], rtol=1e-12)
+    assert rr["loss"] == pytest.approx(rf["loss"], rel=1e-12, abs=0)

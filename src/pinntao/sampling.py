@@ -11,7 +11,8 @@ sampling (RAD) and annealed loss weights (:mod:`pinntao.weights`), driven by a T
   choice is the same on any rank count.
 - **Weights** (``-pinn_weights annealing``): Algorithm 1 of the gradient-pathologies paper.
 - **Causal weights** (``-pinn_causal_slabs M``, :mod:`pinntao.causal`): per-point residual weights
-  over time slabs, w_i = exp(−ε Σ_{k<i} L_k), every ``-pinn_causal_every`` iterations.
+  over time slabs, w_i = exp(−ε Σ_{k<i} L_k), every ``-pinn_causal_every`` iterations; or
+  time-marching (``-pinn_causal_mode march``): w_i = 1 on a growing window of slabs, 0 beyond.
 
 Changing points or weights changes L under the solver: each event tells a python TAO context
 with ``objective_changed`` (SAV and the natural-gradient types recompute L and ∇L). TAO's own
@@ -156,6 +157,7 @@ class Adaptation:
     annealing), ``weights_every``, ``weights_alpha``, ``weights_mean``, ``batch_size`` (0: all
     points), ``batch_every``, ``resample`` (none, rad), ``resample_every``, ``rad_beta``, ``rad_c``,
     ``rad_pool``, ``causal_slabs`` (0: off), ``causal_eps``, ``causal_every``, ``causal_delta``,
+    ``causal_mode`` (causal, march), ``causal_march_tol``, ``causal_march_every``,
     ``seed`` (default: the objective's). Each value is checked like its option
     (``flag_prefix`` names the option in the error, e.g. ``-a_pinn_``). ``opts``: the same keys
     as a dict (older call form).
@@ -266,8 +268,8 @@ class Adaptation:
             #: (L before, L after, ∇L after) of the last weight update, for the TaoSetUpdate hook
             self.anneal_values = (before, *weighted_loss_gradient(grads, losses, self.weights))
             refill = changed = True
-        if self.causal is not None and its % o["causal_every"] == 0:
-            self.causal.update(self.obj, theta, its)
+        if self.causal is not None and self.causal.due(its, o["causal_every"]) and self.causal.update(
+                self.obj, theta, its):
             refill = changed = True
         if self.batch and its > 0 and its % o["batch_every"] == 0:
             self._install(its // o["batch_every"])
@@ -310,7 +312,7 @@ class Adaptation:
         return bool((self.rad and its > 0 and its % o["resample_every"] == 0)
                     or (self.anneal and its % o["weights_every"] == 0)
                     or (self.batch and its > 0 and its % o["batch_every"] == 0)
-                    or (self.causal is not None and its % o["causal_every"] == 0))
+                    or (self.causal is not None and self.causal.due(its, o["causal_every"])))
 
     def _update(self, tao: PETSc.TAO, its: int) -> None:
         """TaoSetUpdate hook: nothing unless an event is due (no evaluation on other iterations);
@@ -324,7 +326,7 @@ class Adaptation:
         o = self.opts
         points_change = (self.rad and its > 0 and its % o["resample_every"] == 0) or (
             self.batch and its > 0 and its % o["batch_every"] == 0)
-        causal_change = self.causal is not None and its % o["causal_every"] == 0
+        causal_change = self.causal is not None and self.causal.due(its, o["causal_every"])
         # annealing alone: L before, L and ∇L after all come from the block gradients (no evaluation);
         # new points or causal weights: L before is evaluated here, L and ∇L after below
         before = self.obj.objective(tao, x) if points_change or causal_change else None
@@ -370,8 +372,10 @@ class Adaptation:
     # -- exact restart -------------------------------------------------------------------------
     def _kinds(self) -> dict[str, Any]:
         """Which events this run has (a restart file of another set starts them fresh)."""
-        return {"batch": self.batch, "rad": self.rad, "anneal": self.anneal,
-                **({"causal": self.causal.M} if self.causal is not None else {})}
+        causal = {} if self.causal is None else {"causal": self.causal.M}
+        if self.causal is not None and self.causal.mode != "causal":
+            causal["causal_mode"] = self.causal.mode
+        return {"batch": self.batch, "rad": self.rad, "anneal": self.anneal, **causal}
 
     def restart_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """What an exact restart needs: the current points (RAD moves them), the annealed weights, the
