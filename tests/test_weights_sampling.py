@@ -12,7 +12,15 @@ from conftest import ROOT, petsc_options, run_mpi, run_pinntao
 from helpers import perturbed_theta, tiny_objective
 
 from pinntao.models import autograd_jet
-from pinntao.sampling import ADAPT_OPTIONS, Adaptation, batch_counts, draw_batch, rad_points, set_points
+from pinntao.sampling import (
+    ADAPT_OPTIONS,
+    Adaptation,
+    batch_counts,
+    draw_batch,
+    rad_points,
+    redraw_points,
+    set_points,
+)
 from pinntao.train import Trainer
 from pinntao.weights import annealed_weights, block_gradients
 
@@ -187,3 +195,63 @@ def test_lmvm_sees_a_continuous_loss_across_resamples():
     assert adapt.offset != 0.0
     f = [h[2] for h in res.history]  # the Tao's (shifted) f never jumps up at an event
     assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(f))
+
+
+# -- fresh draws (-pinn_resample redraw) ----------------------------------------------------------
+
+def test_redraw_replaces_the_interior_points_at_the_right_iterations():
+    obj = tiny_objective("heat1d", layers=(4,), n_int=20, n_bnd=6, sampling="halton")
+    adapt = Adaptation(obj, resample="redraw", resample_every=5)
+    adapt.start()
+    theta = obj.gather(obj.initial_vec())
+    first = {k: v.copy() for k, v in adapt.full.items()}
+    changed = [its for its in range(13) if adapt.update(its, theta)]
+    assert changed == [5, 10] and [e["iteration"] for e in adapt.history["resample"]] == [5, 10]
+    # after iteration 10: the interior points are redraw 2 (a function of seed and index), the others kept
+    rng = np.random.default_rng([obj.seed, 0x4ED4A, 2])
+    block = next(b for b in obj.problem.blocks if b.name == "interior")
+    np.testing.assert_array_equal(adapt.full["interior"], block.sample(20, rng, "halton"))
+    assert obj.problem.domain.contains(adapt.full["interior"]).all()
+    assert not np.isin(adapt.full["interior"][:, 0], first["interior"][:, 0]).any()  # all new
+    for name in ("boundary", "initial"):
+        np.testing.assert_array_equal(adapt.full[name], first[name])
+    np.testing.assert_array_equal(redraw_points(obj.problem, first, obj.seed, 2, "halton")["interior"],
+                                  adapt.full["interior"])
+    assert not np.array_equal(redraw_points(obj.problem, first, obj.seed, 1, "halton")["interior"],
+                              adapt.full["interior"])
+    live = next(b for b in obj.residual.blocks if b.block.name == "interior").x.numpy()  # 1 rank: all points
+    np.testing.assert_array_equal(live, adapt.full["interior"])
+    assert adapt.compared_what().startswith("loss of θ₀ and of the final θ on the final points")
+
+
+@pytest.mark.mpi
+def test_redraw_identical_on_one_and_two_ranks():
+    runs = []
+    for n in (1, 2):
+        proc = run_mpi(n, [str(ROOT / "tests" / "redraw_check.py")])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:]))
+    one, two = runs
+    assert one["size"] == 1 and two["size"] == 2
+    assert one["resample"] == two["resample"] == [3, 6]
+    assert one["full"] == two["full"] and one["live"] == two["live"] == one["full"]["interior"]  # bitwise
+    np.testing.assert_allclose(two["history"], one["history"], rtol=1e-10)
+
+
+def test_redraw_restart_reproduces_the_points(tmp_path):
+    """Interrupted at 8 (the points of the draw at 6 are live) and resumed: every loss equals the
+    uninterrupted run's (the saved points, then the draw at 9 from the same seed)."""
+    base = ["-pinn_problem", "heat1d", "-pinn_layers", "6,6", "-pinn_n_interior", "40", "-pinn_n_boundary", "6",
+            "-pinn_n_initial", "6", "-pinn_resample", "redraw", "-pinn_resample_every", "3", "-pinn_sampling",
+            "sobol", "-pinn_optimizer", "adam", "-pinn_monitor_every", "1", "-tao_gatol", "0", "-tao_grtol", "0"]
+    full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
+    for args in ((*base, "-tao_max_it", "11", "-pinn_report", str(full)),
+                 (*base, "-tao_max_it", "8", "-pinn_checkpoint", str(ck), "-pinn_checkpoint_every", "4"),
+                 ("-pinn_restart", str(ck), "-tao_max_it", "11", "-pinn_report", str(res))):
+        proc = run_pinntao(*args, timeout=300)
+        assert proc.returncode == 0, (args, proc.stderr[-3000:])
+    rf, rr = json.loads(full.read_text()), json.loads(res.read_text())
+    assert [e["iteration"] for e in rf["resample"]] == [3, 6, 9] == [e["iteration"] for e in rr["resample"]]
+    assert [h[0] for h in rr["history"]] == [h[0] for h in rf["history"]] == list(range(12))
+    np.testing.assert_allclose([h[2] for h in rr["history"]], [h[2] for h in rf["history"]], rtol=1e-12)
+    assert rr["loss"] == pytest.approx(rf["loss"], rel=1e-12, abs=0)

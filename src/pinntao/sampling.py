@@ -9,6 +9,9 @@ sampling (RAD) and annealed loss weights (:mod:`pinntao.weights`), driven by a T
   block gets new points drawn without replacement from a seeded pool of candidates with density
   p(x) ∝ |R(x)|^β / mean |R|^β + c. Every rank evaluates the whole pool (redundantly), so the
   choice is the same on any rank count.
+- **Fresh draws** (``-pinn_resample redraw``): every k iterations each interior block gets as many
+  new points from its sampler (``-pinn_sampling``), from a generator seeded by (seed, k-index): the
+  same global set on any rank count, so a solver cannot fit one fixed point set.
 - **Weights** (``-pinn_weights annealing``): Algorithm 1 of the gradient-pathologies paper.
 - **Causal weights** (``-pinn_causal_slabs M``, :mod:`pinntao.causal`): per-point residual weights
   over time slabs, w_i = exp(−ε Σ_{k<i} L_k), every ``-pinn_causal_every`` iterations; or
@@ -37,7 +40,7 @@ from .residual import Residual
 from .weights import RESIDUAL_KIND, annealed_weights, block_gradients_and_losses, weighted_loss_gradient
 
 WEIGHTINGS = ("none", "annealing")
-RESAMPLINGS = ("none", "rad")
+RESAMPLINGS = ("none", "rad", "redraw")
 
 #: -pinn_ options of this module (part of the pinntao option set)
 ADAPT_OPTIONS = [
@@ -56,9 +59,9 @@ ADAPT_OPTIONS = [
     Option("batch_size", "int", 0, "mini-batch: points per batch over all blocks (0: all points, no batching)",
            check=nonnegative, check_text=">= 0"),
     Option("batch_every", "int", 1, "mini-batch: iterations per batch", check=positive, check_text="> 0"),
-    Option("resample", "str", "none", "adaptive sampling of the interior points: none, or rad "
-           "(p ∝ |R|^β / mean + c)", choices=list(RESAMPLINGS)),
-    Option("resample_every", "int", 500, "adaptive sampling: iterations between resamples", check=positive,
+    Option("resample", "str", "none", "resampling of the interior points: none, rad (p ∝ |R|^β / mean + c) or "
+           "redraw (fresh points of -pinn_sampling from a new seed)", choices=list(RESAMPLINGS)),
+    Option("resample_every", "int", 500, "resampling: iterations between resamples", check=positive,
            check_text="> 0"),
     Option("rad_beta", "float", 1.0, "RAD exponent β", check=nonnegative, check_text=">= 0"),
     Option("rad_c", "float", 1.0, "RAD offset c (c → ∞: uniform)", check=nonnegative, check_text=">= 0"),
@@ -143,6 +146,18 @@ def rad_points(obj: Any, theta: torch.Tensor, name: str, n: int, pool: int, beta
     return cand[idx], info
 
 
+def redraw_points(problem: Any, points: dict[str, np.ndarray], seed: int, index: int,
+                  sampling: str = "uniform") -> dict[str, np.ndarray]:
+    """Redraw ``index``: every interior block gets as many fresh points from its sampler, from a
+    generator seeded by (seed, index) only (the same on any rank count); the other blocks keep theirs."""
+    rng = np.random.default_rng([seed, 0x4ED4A, index])
+    out = dict(points)
+    for b in problem.blocks:
+        if b.kind == RESIDUAL_KIND:
+            out[b.name] = np.ascontiguousarray(b.sample(points[b.name].shape[0], rng, sampling), dtype=np.float64)
+    return out
+
+
 class Adaptation:
     """Batches, RAD resamples and annealed weights for one PinnObjective, applied by a TAO monitor
     (:meth:`attach`). Events are recorded for the report (:meth:`report`).
@@ -155,7 +170,7 @@ class Adaptation:
 
     Keywords (defaults as the options of the same name, see docs/options.md): ``weights`` (none,
     annealing), ``weights_every``, ``weights_alpha``, ``weights_mean``, ``batch_size`` (0: all
-    points), ``batch_every``, ``resample`` (none, rad), ``resample_every``, ``rad_beta``, ``rad_c``,
+    points), ``batch_every``, ``resample`` (none, rad, redraw), ``resample_every``, ``rad_beta``, ``rad_c``,
     ``rad_pool``, ``causal_slabs`` (0: off), ``causal_eps``, ``causal_every``, ``causal_delta``,
     ``causal_mode`` (causal, march), ``causal_march_tol``, ``causal_march_every``,
     ``seed`` (default: the objective's). Each value is checked like its option
@@ -189,6 +204,7 @@ class Adaptation:
                                  f"({len(self.full)} blocks); allowed: {len(self.full)}..{n_all} (0: all points)")
         self.batch = bsize
         self.rad = opts.get("resample", "none") == "rad"
+        self.redraw = opts.get("resample", "none") == "redraw"
         self.anneal = opts.get("weights", "none") == "annealing"
         lo, hi = float(opts.get("weights_min", 0.0)), float(opts.get("weights_max", 0.0))
         if hi and hi < lo:
@@ -217,7 +233,11 @@ class Adaptation:
 
     @property
     def active(self) -> bool:
-        return bool(self.batch or self.rad or self.anneal or self.causal)
+        return bool(self.batch or self.rad or self.redraw or self.anneal or self.causal)
+
+    def _resample_due(self, its: int) -> bool:
+        """RAD or a fresh draw falls on iteration ``its``."""
+        return (self.rad or self.redraw) and its > 0 and its % self.opts["resample_every"] == 0
 
     # -- events -----------------------------------------------------------------------------
     def _install(self, index: int | None = None) -> None:
@@ -257,6 +277,14 @@ class Adaptation:
                 self.full[name], info = rad_points(self.obj, theta, name, n, pool, o["rad_beta"], o["rad_c"],
                                                    self.seed, index, self.obj.sampling)
                 self.history["resample"].append({"iteration": its, "block": name, "points": n, **info})
+            refill = changed = True
+        if self.redraw and self._resample_due(its):
+            index = its // o["resample_every"]
+            self.full = redraw_points(self.base_problem, self.full, self.seed, index, self.obj.sampling)
+            for b in self.base_problem.blocks:
+                if b.kind == RESIDUAL_KIND:
+                    self.history["resample"].append({"iteration": its, "block": b.name,
+                                                     "points": int(self.full[b.name].shape[0])})
             refill = changed = True
         if self.anneal and its % o["weights_every"] == 0:
             grads, losses = block_gradients_and_losses(self.obj, theta, self.weights)
@@ -309,7 +337,7 @@ class Adaptation:
     def due(self, its: int) -> bool:
         """Whether :meth:`update` has an event at iteration ``its``."""
         o = self.opts
-        return bool((self.rad and its > 0 and its % o["resample_every"] == 0)
+        return bool(self._resample_due(its)
                     or (self.anneal and its % o["weights_every"] == 0)
                     or (self.batch and its > 0 and its % o["batch_every"] == 0)
                     or (self.causal is not None and self.causal.due(its, o["causal_every"])))
@@ -324,7 +352,7 @@ class Adaptation:
         x = tao.getSolution()
         theta = self.obj.gather(x)
         o = self.opts
-        points_change = (self.rad and its > 0 and its % o["resample_every"] == 0) or (
+        points_change = self._resample_due(its) or (
             self.batch and its > 0 and its % o["batch_every"] == 0)
         causal_change = self.causal is not None and self.causal.due(its, o["causal_every"])
         # annealing alone: L before, L and ∇L after all come from the block gradients (no evaluation);
@@ -357,7 +385,7 @@ class Adaptation:
         return float(self.obj._sum(self._ref.loss(theta).reshape(1))[0])
 
     def compared_what(self) -> str:
-        changes = [w for w, on in (("points", self.rad), ("weights", self.anneal)) if on]
+        changes = [w for w, on in (("points", self.rad or self.redraw), ("weights", self.anneal)) if on]
         base = "all points" if self.batch else "the points"
         return (f"loss of θ₀ and of the final θ on the final {' and '.join(changes)} ({base})" if changes
                 else f"loss of θ₀ and of the final θ on {base}")
@@ -375,13 +403,14 @@ class Adaptation:
         causal = {} if self.causal is None else {"causal": self.causal.M}
         if self.causal is not None and self.causal.mode != "causal":
             causal["causal_mode"] = self.causal.mode
-        return {"batch": self.batch, "rad": self.rad, "anneal": self.anneal, **causal}
+        redraw = {"redraw": True} if self.redraw else {}
+        return {"batch": self.batch, "rad": self.rad, "anneal": self.anneal, **redraw, **causal}
 
     def restart_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """What an exact restart needs: the current points (RAD moves them), the annealed weights, the
+        """What an exact restart needs: the current points (RAD and redraws move them), the annealed weights, the
         batch index (batches are a function of the points, seed and index), the last iteration
         whose events ran, the built-in TAOs' f offset and the event history of the report."""
-        points = self.full if self.rad else {}
+        points = self.full if self.rad or self.redraw else {}
         arrays = {f"adapt_points_{k}": np.asarray(v, dtype=np.float64) for k, v in points.items()}
         if self.causal is not None:  # the slab weights and the position in the ε schedule
             arrays.update({f"adapt_{k}": v for k, v in self.causal.restart_state().items()})
@@ -403,7 +432,7 @@ class Adaptation:
             self.start()
             return
         try:
-            if self.rad:
+            if self.rad or self.redraw:
                 full = {k: np.asarray(arrays[f"adapt_points_{k}"], dtype=np.float64) for k in self.full}
                 if any(full[k].shape != self.full[k].shape for k in self.full):
                     raise ValueError("point sets of another shape")
@@ -439,7 +468,7 @@ class Adaptation:
             out["causal"] = self.causal.report()
         if self.anneal:
             out["weights"] = self.history["weights"]
-        if self.rad:
+        if self.rad or self.redraw:
             out["resample"] = self.history["resample"]
         if self.batch:
             out["batches"] = self.batch_info
