@@ -154,6 +154,24 @@ if [[ $group == ng_damping ]]; then  # about 70 minutes; not part of "all"
   run --problems transport1d,poisson1d_multiscale --methods sngd,sngd_paper,engd_kernel --method "$NG_SG" \
       --method "$NG_SGR" --max-it 100000 --time-limit 90 --extra "$NG" --out bench-out/ng_damping_robust
 fi
+# issue 19, the default rule on a quiet machine: the default sngd (LM μ = c·L, backtrack) against the paper's
+# variant, the safeguard rule (undamped until a rejection, relative cut) with the grid (sngd_sg_rel) or the
+# accept-first line search (sngd_sg_bt), and Woodbury ENGD; 90 s each, 1 rank, then P = 1,341 on 2 ranks
+# (about 35 minutes)
+NG_SGB="sngd_sg_bt=-pinn_optimizer sngd -tao_ng_damping safeguard"
+if [[ $group == ng_default ]]; then
+  for layers in 20,20,20,20 64 64,48,32,16; do
+    run --problems poisson2d --layers $layers --methods sngd,sngd_paper,engd_kernel --method "$NG_SGR" \
+        --method "$NG_SGB" --max-it 100000 --time-limit 90 --extra "$NG" --out bench-out/ng_default_np1_${layers//,/x}
+  done
+  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd,sngd_paper --method "$NG_SGR" \
+      --method "$NG_SGB" --max-it 100000 --time-limit 90 --extra "$NG" --out bench-out/ng_default_np2_20x20x20x20
+fi
+# the ordering confirmed after sngd became the safeguard rule (= sngd_sg_rel above): a second run at P = 1,341
+if [[ $group == ng_default_confirm ]]; then
+  run --problems poisson2d --layers 20,20,20,20 --methods sngd,sngd_lm,engd_kernel,sngd_paper --max-it 100000 \
+      --time-limit 90 --extra "$NG" --out bench-out/ng_default_confirm_np1_20x20x20x20
+fi
 if [[ $group == all || $group == scaling ]]; then
   echo "== scaling"; $PY -m pinntao.bench.scaling --out bench-out/scaling --max-p 20000
 fi

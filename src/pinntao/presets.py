@@ -25,6 +25,8 @@ _ADAM = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Adam"), ("
 _NG_STOP = [("tao_gatol", "0"), ("tao_grtol", "0"), ("tao_ng_stall_its", "200"), ("tao_ng_stall_rtol", "1e-3")]
 _SKETCH = [("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"),
            ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse")]
+# the scale-aware two-pass sketch: eigenvalues kept when λ > 1e-15 λ_max, no absolute cut
+_REL_CUT = [("tao_ng_pc_sketch_passes", "2"), ("tao_ng_pc_sketch_rtol", "1e-15"), ("tao_ng_pc_sketch_tol", "1e-300")]
 # Levenberg-Marquardt: μ = c·L with c from the gain ratio, accept-first line search
 _LM = [("tao_ng_linesearch", "backtrack"), ("tao_ng_damping", "adaptive"), ("tao_ng_damping_init", "1")]
 _KERNEL = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Spring"), ("pinn_hessian", "gauss_newton")]
@@ -59,10 +61,14 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     ),
     "sngd": (
         "sketched natural gradient (two-pass sketch), scale-aware: relative cut λ > 1e-15 λ_max (no absolute cut), "
-        "Levenberg-Marquardt damping μ = c·L (c from the gain ratio), warm-started accept-first line search, stops "
-        "when the loss stalls",
-        [*_NG, *_SKETCH, ("tao_ng_pc_sketch_passes", "2"), ("tao_ng_pc_sketch_rtol", "1e-15"),
-         ("tao_ng_pc_sketch_tol", "1e-300"), *_LM, *_NG_STOP],
+        "undamped steps with a safeguard (μ = c·L only after a rejected step, back to 0 once the model predicts "
+        "well), best-of-grid line search η = 0.5^j, stops when the loss stalls",
+        [*_NG, *_SKETCH, *_REL_CUT, ("tao_ng_damping", "safeguard"), *_NG_STOP],
+    ),
+    "sngd_lm": (
+        "sngd with Levenberg-Marquardt damping μ = c·L from the start (c from the gain ratio) and the warm-started "
+        "accept-first line search: cheaper iterations, slower convergence (the default before the safeguard)",
+        [*_NG, *_SKETCH, *_REL_CUT, *_LM, *_NG_STOP],
     ),
     "sngd_paper": (
         "the sketched-NG paper's Algorithm 1 as published: two-pass sketch, absolute cut 1e-13, no damping, "
