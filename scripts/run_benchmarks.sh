@@ -167,9 +167,9 @@ if [[ $group == ng_default ]]; then
   run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd,sngd_paper --method "$NG_SGR" \
       --method "$NG_SGB" --max-it 100000 --time-limit 90 --extra "$NG" --out bench-out/ng_default_np2_20x20x20x20
 fi
-# the ordering confirmed after sngd became the safeguard rule (= sngd_sg_rel above): a second run at P = 1,341
+# the ordering confirmed by a second run at P = 1,341 (sngd_sg = sngd_sg_rel above)
 if [[ $group == ng_default_confirm ]]; then
-  run --problems poisson2d --layers 20,20,20,20 --methods sngd,sngd_lm,engd_kernel,sngd_paper --max-it 100000 \
+  run --problems poisson2d --layers 20,20,20,20 --methods sngd_sg,sngd,engd_kernel,sngd_paper --max-it 100000 \
       --time-limit 90 --extra "$NG" --out bench-out/ng_default_confirm_np1_20x20x20x20
 fi
 if [[ $group == all || $group == scaling ]]; then

@@ -65,3 +65,20 @@ def gram_pc(obj: PinnObjective, x: PETSc.Vec, pc_type: str, mu: float = 0.0, **o
             db.delValue(k)
     ksp.setUp()
     return ksp, pc
+
+
+def interrupted_and_resumed(tmp_path, base: list[str], total: int, stop: int = 8, every: int = 4,
+                            timeout: float = 300) -> tuple[dict, dict]:
+    """JSON reports of ``base`` run for ``total`` iterations straight through, and of the same run
+    checkpointed every ``every``, stopped at ``stop`` and resumed from the checkpoint to ``total``."""
+    import json
+
+    from conftest import run_pinntao
+
+    full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
+    for args in ((*base, "-tao_max_it", str(total), "-pinn_report", str(full)),
+                 (*base, "-tao_max_it", str(stop), "-pinn_checkpoint", str(ck), "-pinn_checkpoint_every", str(every)),
+                 ("-pinn_restart", str(ck), "-tao_max_it", str(total), "-pinn_report", str(res))):
+        proc = run_pinntao(*args, timeout=timeout)
+        assert proc.returncode == 0, (args, proc.stderr[-3000:])
+    return json.loads(full.read_text()), json.loads(res.read_text())

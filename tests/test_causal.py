@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_mpi, run_pinntao
+from helpers import interrupted_and_resumed
 
 from pinntao.causal import CausalWeights, parse_floats
 from pinntao.errors import PinnInputError
@@ -155,13 +156,7 @@ def test_restart_keeps_weights_and_the_global_update_grid(tmp_path):
     """Interrupted at 8 (updates every 3: the weights of iteration 6 are live) and resumed: the loss
     history equals the uninterrupted run's (needs the saved weights and the global count)."""
     base = [*BASE, "-pinn_causal_every", "3", "-pinn_optimizer", "adam", "-tao_gatol", "0", "-tao_grtol", "0"]
-    full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
-    for args in ((*base, "-tao_max_it", "16", "-pinn_report", str(full)),
-                 (*base, "-tao_max_it", "8", "-pinn_checkpoint", str(ck), "-pinn_checkpoint_every", "4"),
-                 ("-pinn_restart", str(ck), "-tao_max_it", "16", "-pinn_report", str(res))):
-        proc = run_pinntao(*args, timeout=300)
-        assert proc.returncode == 0, (args, proc.stderr[-3000:])
-    rf, rr = json.loads(full.read_text()), json.loads(res.read_text())
+    rf, rr = interrupted_and_resumed(tmp_path, base, 16)
     assert [u["iteration"] for u in rf["causal"]["updates"]] == [0, 3, 6, 9, 12, 15]
     assert [u["iteration"] for u in rr["causal"]["updates"]] == [9, 12, 15]
     assert [h[0] for h in rr["history"]] == [h[0] for h in rf["history"]]
@@ -257,14 +252,7 @@ def test_march_restart_resumes_the_window(tmp_path):
     """Interrupted at 8 (window of 3 slabs, last move at 6) and resumed: the window takes its 4th slab at
     9 (needs the saved window and the iteration of its last move) and the loss history equals the
     uninterrupted run's."""
-    full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
-    adam = [*MARCH, "-pinn_optimizer", "adam"]
-    for args in ((*adam, "-tao_max_it", "14", "-pinn_report", str(full)),
-                 (*adam, "-tao_max_it", "8", "-pinn_checkpoint", str(ck), "-pinn_checkpoint_every", "4"),
-                 ("-pinn_restart", str(ck), "-tao_max_it", "14", "-pinn_report", str(res))):
-        proc = run_pinntao(*args, timeout=300)
-        assert proc.returncode == 0, (args, proc.stderr[-3000:])
-    rf, rr = json.loads(full.read_text()), json.loads(res.read_text())
+    rf, rr = interrupted_and_resumed(tmp_path, [*MARCH, "-pinn_optimizer", "adam"], 14)
     assert [(u["iteration"], u["window"]) for u in rf["causal"]["updates"]][-3:] == [(6, 3), (8, 3), (9, 4)]
     assert rr["causal"]["updates"] == rf["causal"]["updates"][-1:]  # the resumed run's own updates
     assert [h[0] for h in rr["history"]] == [h[0] for h in rf["history"]]

@@ -29,7 +29,8 @@ def _train(obj, preset, **extra):
     return trainer.solve()
 
 
-@pytest.mark.parametrize("preset,bound", [("sngd", 1e-3), ("sngd_paper", 1e-4), ("sngd1", 1e-4), ("engd", 1e-4)])
+@pytest.mark.parametrize("preset,bound", [("sngd", 1e-3), ("sngd_sg", 1e-4), ("sngd_paper", 1e-4), ("sngd1", 1e-4),
+                                          ("engd", 1e-4)])
 def test_natural_gradient_poisson1d_few_iterations(preset, bound):
     """The default sngd starts slower (its warm-started line search raises η one grid step at a time)."""
     obj = _poisson1d()

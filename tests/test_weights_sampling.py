@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, petsc_options, run_mpi, run_pinntao
-from helpers import perturbed_theta, tiny_objective
+from helpers import interrupted_and_resumed, perturbed_theta, tiny_objective
 
 from pinntao.models import autograd_jet
 from pinntao.sampling import (
@@ -244,13 +244,7 @@ def test_redraw_restart_reproduces_the_points(tmp_path):
     base = ["-pinn_problem", "heat1d", "-pinn_layers", "6,6", "-pinn_n_interior", "40", "-pinn_n_boundary", "6",
             "-pinn_n_initial", "6", "-pinn_resample", "redraw", "-pinn_resample_every", "3", "-pinn_sampling",
             "sobol", "-pinn_optimizer", "adam", "-pinn_monitor_every", "1", "-tao_gatol", "0", "-tao_grtol", "0"]
-    full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
-    for args in ((*base, "-tao_max_it", "11", "-pinn_report", str(full)),
-                 (*base, "-tao_max_it", "8", "-pinn_checkpoint", str(ck), "-pinn_checkpoint_every", "4"),
-                 ("-pinn_restart", str(ck), "-tao_max_it", "11", "-pinn_report", str(res))):
-        proc = run_pinntao(*args, timeout=300)
-        assert proc.returncode == 0, (args, proc.stderr[-3000:])
-    rf, rr = json.loads(full.read_text()), json.loads(res.read_text())
+    rf, rr = interrupted_and_resumed(tmp_path, base, 11)
     assert [e["iteration"] for e in rf["resample"]] == [3, 6, 9] == [e["iteration"] for e in rr["resample"]]
     assert [h[0] for h in rr["history"]] == [h[0] for h in rf["history"]] == list(range(12))
     np.testing.assert_allclose([h[2] for h in rr["history"]], [h[2] for h in rf["history"]], rtol=1e-12)
