@@ -136,17 +136,15 @@ class Residual:
         with torch.enable_grad():
             th = theta.detach().requires_grad_(True)
             r = self._block_residual(th, lb, lb.x, tape).reshape(n, c)
+            by_name: dict[str, list[int]] = {}
+            for i, rec in enumerate(tape):
+                by_name.setdefault(rec[0], []).append(i)
+            if set(by_name) != {nm.replace(".bias", ".weight") for nm in self.model.names}:
+                J[:] = self._vmap_rows(theta, lb)  # a parameter the tape did not see: the general path
+                return
             zs = [rec[2] for rec in tape]
             adjoints = [torch.autograd.grad(r[:, k].sum(), zs, retain_graph=k < c - 1, allow_unused=True)
                         for k in range(c)]
-        by_name: dict[str, list[int]] = {}
-        for i, rec in enumerate(tape):
-            by_name.setdefault(rec[0], []).append(i)
-        if set(by_name) != {nm for nm in self.model.names if nm.endswith(".weight")} or any(
-            nm.replace(".bias", ".weight") not in by_name for nm in self.model.names
-        ):
-            J[:] = self._vmap_rows(theta, lb)  # a parameter the tape did not see: the general path
-            return
         with torch.no_grad():
             self._assemble(J.view(n, c, self.n_params), tape, adjoints, by_name)
 
