@@ -152,6 +152,8 @@ class Residual:
                   by_name: dict[str, list[int]]) -> None:
         """out[n, k, θ-slice of W] = Σ_records δ_kᵀ a (bmm), out[n, k, slice of b] = Σ δ_k."""
         n = out.shape[0]
+        # the inputs a of each weight's products, the same for every residual component k
+        inputs = {nm: torch.cat([_channels(tape[i][1], n) for i in recs], 1) for nm, recs in by_name.items()}
         for k, deltas in enumerate(adjoints):
             cols, start = out[:, k], 0
             for nm, size in zip(self.model.names, self.model.sizes, strict=True):
@@ -160,7 +162,7 @@ class Residual:
                     parts = [_channels(deltas[i], n, z=tape[i][2]).sum(1) for i in recs if tape[i][3]]
                     cols[:, start:start + size] = torch.stack(parts).sum(0) if parts else 0.0
                 else:
-                    a = torch.cat([_channels(tape[i][1], n) for i in recs], 1)
+                    a = inputs[nm]
                     dz = torch.cat([_channels(deltas[i], n, z=tape[i][2]) for i in recs], 1)
                     cols[:, start:start + size] = torch.bmm(dz.transpose(1, 2), a).reshape(n, size)
                 start += size
