@@ -82,3 +82,36 @@ def interrupted_and_resumed(tmp_path, base: list[str], total: int, stop: int = 8
         proc = run_pinntao(*args, timeout=timeout)
         assert proc.returncode == 0, (args, proc.stderr[-3000:])
     return json.loads(full.read_text()), json.loads(res.read_text())
+
+
+def reports_on_one_and_two_ranks(tmp_path, args_for, timeout: float = 300) -> tuple[dict, dict]:
+    """JSON reports of ``python -m pinntao`` on 1 and on 2 ranks; ``args_for(name)`` gives the
+    arguments of the run whose report is ``tmp_path / name``."""
+    import json
+
+    from conftest import run_mpi, run_pinntao
+
+    one = run_pinntao(*args_for("one.json"), timeout=timeout)
+    assert one.returncode == 0, one.stderr
+    two = run_mpi(2, ["-m", "pinntao", *args_for("two.json")], timeout=timeout)
+    assert two.returncode == 0, two.stderr
+    return json.loads((tmp_path / "one.json").read_text()), json.loads((tmp_path / "two.json").read_text())
+
+
+def json_line(proc) -> dict:
+    """The payload of the ``JSON{...}`` line a ``tests/*_check.py`` launcher prints."""
+    import json
+
+    return json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:])
+
+
+def check_on_one_and_two_ranks(script: str, timeout: float = 600) -> tuple[dict, dict]:
+    """The JSON payloads of the launcher ``tests/<script>`` run on 1 and on 2 ranks."""
+    from conftest import ROOT, run_mpi
+
+    out = []
+    for n in (1, 2):
+        proc = run_mpi(n, [str(ROOT / "tests" / script)], timeout=timeout)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out.append(json_line(proc))
+    return out[0], out[1]

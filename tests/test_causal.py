@@ -1,15 +1,14 @@
 """Causal training: slab losses and weights by hand, the weighted loss and its gradient equal a direct
 computation, ε moves on its schedule, and a run gives the same losses on 1 and 2 ranks."""
 
-import json
 import math
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from conftest import run_mpi, run_pinntao
-from helpers import interrupted_and_resumed
+from conftest import run_pinntao
+from helpers import interrupted_and_resumed, reports_on_one_and_two_ranks
 
 from pinntao.causal import CausalWeights, parse_floats
 from pinntao.errors import PinnInputError
@@ -129,11 +128,7 @@ def _args(tmp_path, name, *extra):
 
 @pytest.mark.parametrize("solver", [["-pinn_optimizer", "adam"], ["-tao_type", "lmvm"]])
 def test_cli_one_and_two_ranks_agree(tmp_path, solver):
-    one = run_pinntao(*_args(tmp_path, "one.json", *solver), timeout=300)
-    assert one.returncode == 0, one.stderr
-    two = run_mpi(2, ["-m", "pinntao", *_args(tmp_path, "two.json", *solver)], timeout=300)
-    assert two.returncode == 0, two.stderr
-    r1, r2 = (json.loads((tmp_path / n).read_text()) for n in ("one.json", "two.json"))
+    r1, r2 = reports_on_one_and_two_ranks(tmp_path, lambda name: _args(tmp_path, name, *solver))
     c1, c2 = r1["causal"], r2["causal"]
     assert c1["slabs"] == 4 and len(c1["updates"]) >= 3
     assert c1["updates"][0]["min_weight"] < 1.0  # the weights are active
@@ -231,11 +226,7 @@ MARCH = [*BASE, "-pinn_causal_mode", "march", "-pinn_causal_march_tol", "0", "-p
 @pytest.mark.parametrize("solver", [["-pinn_optimizer", "adam"], ["-tao_type", "lmvm"]])
 def test_march_cli_one_and_two_ranks_agree(tmp_path, solver):
     args = [*MARCH, "-tao_max_it", "12", *solver]
-    one = run_pinntao(*args, "-pinn_report", str(tmp_path / "one.json"), timeout=300)
-    assert one.returncode == 0, one.stderr
-    two = run_mpi(2, ["-m", "pinntao", *args, "-pinn_report", str(tmp_path / "two.json")], timeout=300)
-    assert two.returncode == 0, two.stderr
-    r1, r2 = (json.loads((tmp_path / n).read_text()) for n in ("one.json", "two.json"))
+    r1, r2 = reports_on_one_and_two_ranks(tmp_path, lambda name: [*args, "-pinn_report", str(tmp_path / name)])
     c1, c2 = r1["causal"], r2["causal"]
     assert c1["mode"] == "march" and c1["slabs"] == 4 and r1["tao_type"] == ("lmvm" if "lmvm" in solver else "python")
     # tol 0: the window moves every 3 iterations (updates every 2 and at the moves) until all 4 slabs are in

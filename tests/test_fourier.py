@@ -1,11 +1,11 @@
 """Fourier-feature architectures: their forward jet equals nested autograd (first, pure and mixed
 second derivatives), B is fixed, seeded and outside θ, the CLI builds them and rejects bad input."""
 
-import json
 
 import pytest
 import torch
-from conftest import run_mpi, run_pinntao
+from conftest import run_pinntao
+from helpers import reports_on_one_and_two_ranks
 
 from pinntao.errors import PinnInputError
 from pinntao.models import ARCHITECTURES, FourierEmbedding, autograd_jet, build_model, fourier_embedding
@@ -108,11 +108,7 @@ def _cli_args(tmp_path, name, arch="fourier_mlp"):
 
 def test_cli_one_and_two_ranks_agree(tmp_path):
     """Same B on every rank: a 2-rank run reproduces the 1-rank loss history."""
-    one = run_pinntao(*_cli_args(tmp_path, "one.json"), timeout=300)
-    assert one.returncode == 0, one.stderr
-    two = run_mpi(2, ["-m", "pinntao", *_cli_args(tmp_path, "two.json")], timeout=300)
-    assert two.returncode == 0, two.stderr
-    r1, r2 = (json.loads((tmp_path / n).read_text()) for n in ("one.json", "two.json"))
+    r1, r2 = reports_on_one_and_two_ranks(tmp_path, lambda name: _cli_args(tmp_path, name))
     assert r1["arch"] == "fourier_mlp" and r1["embedding"]["ff_sigma"] == 2.0 and r1["embedding"]["ff_features"] == 4
     l1 = [row[2] for row in r1["history"]]
     l2 = [row[2] for row in r2["history"]]

@@ -1,11 +1,10 @@
 """The report's heldout_loss: the problem's loss at the final θ on fresh uniform points (the training
 counts, a seed of their own), the same on 1 and 2 ranks."""
 
-import json
 
 import numpy as np
 import torch
-from conftest import run_mpi, run_pinntao
+from helpers import reports_on_one_and_two_ranks
 
 from pinntao.models import build_model
 from pinntao.problems import get_problem
@@ -19,11 +18,7 @@ def _args(tmp_path, name):
 
 
 def test_heldout_loss_is_the_loss_on_fresh_points(tmp_path):
-    one = run_pinntao(*_args(tmp_path, "one.json"), timeout=300)
-    assert one.returncode == 0, one.stderr
-    two = run_mpi(2, ["-m", "pinntao", *_args(tmp_path, "two.json")], timeout=300)
-    assert two.returncode == 0, two.stderr
-    r1, r2 = (json.loads((tmp_path / n).read_text()) for n in ("one.json", "two.json"))
+    r1, r2 = reports_on_one_and_two_ranks(tmp_path, lambda name: _args(tmp_path, name))
     assert abs(r1["heldout_loss"] - r2["heldout_loss"]) <= 1e-12 * r1["heldout_loss"]
     # recompute: the same problem, the saved θ, points drawn from the held-out seed
     prob = get_problem("heat1d")

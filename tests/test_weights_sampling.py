@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, petsc_options, run_mpi, run_pinntao
-from helpers import interrupted_and_resumed, perturbed_theta, tiny_objective
+from conftest import petsc_options, run_pinntao
+from helpers import check_on_one_and_two_ranks, interrupted_and_resumed, perturbed_theta, tiny_objective
 
 from pinntao.models import autograd_jet
 from pinntao.sampling import (
@@ -115,12 +115,7 @@ def test_relsav_energy_bound_holds_on_mini_batches_with_annealing():
 
 @pytest.mark.mpi
 def test_batches_rad_and_weights_identical_on_one_and_two_ranks():
-    runs = []
-    for n in (1, 2):
-        proc = run_mpi(n, [str(ROOT / "tests" / "adapt_check.py")])
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs.append(json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:]))
-    one, two = runs
+    one, two = check_on_one_and_two_ranks("adapt_check.py")
     assert one["size"] == 1 and two["size"] == 2
     for key in ("rad0", "batch3", "first_batch", "last_batch", "full"):  # bitwise: functions of (seed, iteration)
         assert one[key] == two[key], key
@@ -226,12 +221,7 @@ def test_redraw_replaces_the_interior_points_at_the_right_iterations():
 
 @pytest.mark.mpi
 def test_redraw_identical_on_one_and_two_ranks():
-    runs = []
-    for n in (1, 2):
-        proc = run_mpi(n, [str(ROOT / "tests" / "redraw_check.py")])
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs.append(json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("JSON"))[4:]))
-    one, two = runs
+    one, two = check_on_one_and_two_ranks("redraw_check.py")
     assert one["size"] == 1 and two["size"] == 2
     assert one["resample"] == two["resample"] == [3, 6]
     assert one["full"] == two["full"] and one["live"] == two["live"] == one["full"]["interior"]  # bitwise
