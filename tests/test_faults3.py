@@ -257,6 +257,33 @@ def test_9_sigint_during_imports_is_one_line():
     assert "Traceback" not in err and err.count("\n") == 1 and "during start-up" in err, err[-3000:]
 
 
+_SIGNAL_AT_IMPORT = """
+import os, signal, sys
+_target = os.environ.pop("PINNTAO_TEST_SIGNAL_AT")
+class _Finder:
+    def find_spec(self, name, path=None, target=None):
+        global _target
+        if name == _target:
+            _target = None
+            os.kill(os.getpid(), signal.SIGTERM if name.startswith("petsc4py") else signal.SIGINT)
+        return None
+sys.meta_path.insert(0, _Finder())
+"""
+
+
+@pytest.mark.parametrize("module", ["numpy.linalg", "numpy.exceptions", "torch.nn", "petsc4py.lib"])
+def test_9_signal_inside_any_start_up_import_is_one_line(tmp_path, module):
+    """The signal arrives at a known point of an import (a sitecustomize finder sends it): numpy
+    half-imported used to recurse in its module __getattr__ or load its C module twice."""
+    (tmp_path / "sitecustomize.py").write_text(_SIGNAL_AT_IMPORT)
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "PINNTAO_TEST_SIGNAL_AT": module, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pinntao", *SMALL], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env=env)
+    signame = "SIGTERM" if module.startswith("petsc4py") else "SIGINT"
+    _one_line(proc, f"interrupted by {signame} during start-up", code=143 if signame == "SIGTERM" else 130)
+
+
 @pytest.mark.parametrize("flag", ["--help", "-h", "-help"])
 def test_9_help_leaves_no_option_unused(flag):
     proc = run_pinntao(flag)

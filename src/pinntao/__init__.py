@@ -9,10 +9,12 @@ first use, so ``from pinntao import Trainer`` after ``petsc4py.init(sys.argv)`` 
 
 from __future__ import annotations
 
+from . import _startup  # noqa: F401  (first: under python -m pinntao, start-up signals are one line)
+
+# isort: split
 import importlib
 from typing import Any
 
-from . import _startup  # noqa: F401  (first: under python -m pinntao, start-up signals are one line)
 from .errors import PinnInputError
 from .models import MLP, FlatModel, Jet, build_mlp
 from .problems import PROBLEMS, Block, Box, Problem, get_problem

@@ -13,24 +13,27 @@ _received = 0
 _installed: dict[int, object] = {}
 _startup: dict[int, object] = {}  # the handlers guard_startup() replaced
 _stderr_fd = -1  # stderr as it was at start-up (init_petsc redirects fd 2 for a while)
+_print_rank = True  # False on ranks other than 0 of a launcher (set by guard_startup)
 
 
 def _startup_handler(signum: int, frame: object) -> None:
-    from .io import env_rank
-
-    if env_rank() == 0:
+    """Write the line and leave at once: ``os._exit``, not ``SystemExit``. The signal lands inside
+    some import (numpy, torch, petsc4py); an exception raised there can be swallowed by that
+    package or leave it half-initialised for the code that unwinds (numpy's module ``__getattr__``
+    then recurses), and nothing started yet needs cleaning up."""
+    if _print_rank:
         msg = f"pinntao: error: interrupted by {name(signum)} during start-up; nothing was trained\n"
         try:
             os.write(_stderr_fd if _stderr_fd >= 0 else 2, msg.encode())
         except OSError:
             pass
-    raise SystemExit(exit_code(signum))
+    os._exit(exit_code(signum))
 
 
 def guard_startup() -> None:
     """Until :func:`install`: SIGINT or SIGTERM ends the process with one line on stderr (rank 0)
     and exit 130 / 143, instead of a KeyboardInterrupt traceback from inside an import."""
-    global _stderr_fd
+    global _stderr_fd, _print_rank
     if threading.current_thread() is not threading.main_thread() or _startup:
         return
     try:
@@ -40,6 +43,9 @@ def guard_startup() -> None:
         _stderr_fd = -1
     for sig in (signal.SIGINT, signal.SIGTERM):
         _startup[sig] = signal.signal(sig, _startup_handler)
+    from .io import env_rank  # after the handlers: no import inside the handler itself
+
+    _print_rank = env_rank() == 0
 
 
 def _handler(signum: int, frame: object) -> None:
