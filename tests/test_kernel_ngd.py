@@ -156,7 +156,8 @@ def test_safeguard_damping_rises_after_a_rejection_and_falls_back():
     assert res.iterations > 0 and stats["retries"] > 0 and max(stats["mu"]) > 1e-10, (res, stats["mu"])
 
     ng = NaturalGradient()
-    ng.opts = {"damping": "safeguard", "damping_init": 1e-2, "damping_min": 1e-6, "damping_max": 1e10}
+    ng.opts = {"damping": "safeguard", "damping_init": 1e-2, "damping_min": 1e-6, "damping_max": 1e10,
+               "damping_decay": 0.0}
     ng.c, ng.nu = 0.0, 2.0
     ng._update_damping(1.0)
     assert ng.c == 0.0
@@ -169,6 +170,35 @@ def test_safeguard_damping_rises_after_a_rejection_and_falls_back():
         ng._update_damping(1.0)
         cs.append(ng.c)
     assert cs[0] == pytest.approx(2e-2 / 3) and cs[-1] == 0.0 and cs == sorted(cs, reverse=True)
+    ng.opts["damping_decay"] = 0.1  # c ← 0.1 c per accepted step, whatever the gain ratio
+    ng._update_damping(-1.0)
+    cs = []
+    for rho in (0.5, 1.0, 0.9, 0.3, 0.6):
+        ng._update_damping(rho)
+        cs.append(ng.c)
+    assert cs[:4] == pytest.approx([1e-3, 1e-4, 1e-5, 1e-6]) and cs[4] == 0.0, cs
+
+
+def test_safeguard_counts_a_tiny_accepted_step_as_a_rejection():
+    """heat1d from a cold start: the undamped steps are accepted only at η ≈ 2⁻¹⁸ and the safeguard
+    never damps (loss stays ~0.15); with damping_eta_min a step shorter than 2.5e-4 is retried
+    with μ = c·L on the same factor, and c falls back to 0 by damping_decay."""
+    from pinntao.problems import get_problem
+
+    def run(**extra):
+        opts = dict(preset_options("sngd_sg")) | {"tao_max_it": "60", **extra}
+        with petsc_options(**opts):
+            obj = PinnObjective(get_problem("heat1d"), build_mlp(2, (65,), "tanh", torch.float64, "cpu"),
+                                counts={"interior": 300, "boundary": 100, "initial": 100}, seed=0)
+            trainer = Trainer(obj)
+        _, res = trainer.solve()
+        return res, trainer.tao.getPythonContext().stats
+
+    plain, st0 = run(tao_ng_damping_eta_min="0", tao_ng_damping_decay="0")
+    floor, st1 = run()
+    assert st0["retries"] == 0 and max(st0["mu"]) == 0.0 and min(st0["eta"]) < 2.5e-4
+    assert st1["retries"] > 0 and max(st1["mu"]) > 0 and min(st1["mu"]) == 0.0, st1["mu"]
+    assert floor.loss < 0.1 * plain.loss, (floor, plain)
 
 
 def test_phase_times_sum_to_iteration_time():

@@ -66,9 +66,11 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         [*_NG, *_SKETCH, *_REL_CUT, *_LM, *_NG_STOP],
     ),
     "sngd_sg": (
-        "sngd with the safeguard rule: undamped steps (μ = c·L only after a rejected step, back to 0 once the model "
-        "predicts well) and the best-of-grid line search; faster on poisson2d, fails where tiny steps are accepted",
-        [*_NG, *_SKETCH, *_REL_CUT, ("tao_ng_damping", "safeguard"), *_NG_STOP],
+        "sngd with the safeguard rule: undamped steps and the best-of-grid line search; a step that finds no "
+        "decrease or only one shorter than η = 2.5e-4 is retried with μ = c·L (c from 1e-2), and c falls 10× per "
+        "accepted damped step, back to 0",
+        [*_NG, *_SKETCH, *_REL_CUT, ("tao_ng_damping", "safeguard"), ("tao_ng_damping_eta_min", "2.5e-4"),
+         ("tao_ng_damping_decay", "0.1"), *_NG_STOP],
     ),
     "sngd_paper": (
         "the sketched-NG paper's Algorithm 1 as published: two-pass sketch, absolute cut 1e-13, no damping, "

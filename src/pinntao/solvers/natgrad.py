@@ -84,6 +84,12 @@ class NaturalGradient(Solver):
                    check=nonnegative, check_text=">= 0"),
             Option("damping_floor", "float", 0.0, "safeguard: μ while no step has been rejected recently",
                    check=nonnegative, check_text=">= 0"),
+            Option("damping_eta_min", "float", 0.0,
+                   "safeguard: an accepted step length η below it counts as a rejection (damp and retry); 0: off",
+                   check=lambda v: 0 <= v < 1, check_text="in [0, 1)"),
+            Option("damping_decay", "float", 0.0,
+                   "safeguard: c ← decay·c after each accepted damped step; 0: Nielsen's rule from the gain ratio",
+                   check=lambda v: 0 <= v < 1, check_text="in [0, 1)"),
             Option("damping_max", "float", 1e10, "adaptive: upper bound on c", check=positive, check_text="> 0"),
             Option("retries", "int", 6, "adaptive: new directions with more damping after a failed line search",
                    check=nonnegative, check_text=">= 0"),
@@ -161,7 +167,8 @@ class NaturalGradient(Solver):
         (ρ ≤ 0) grows it 2×, 4×, 8× … in a row."""
         if self.opts["damping"] == "safeguard":  # undamped (μ = floor) first, LM only after a rejection
             if rho > 0:
-                self.c *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                decay = self.opts["damping_decay"]
+                self.c *= decay if decay > 0 else max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
                 self.c, self.nu = (0.0 if self.c < self.opts["damping_min"] else self.c), 2.0
             else:
                 grown = self.c * self.nu
@@ -340,6 +347,11 @@ class NaturalGradient(Solver):
                     pred = eta * slope - 0.5 * eta * eta * self.curvature(tao, d, work)
                     rho = (f - f_new) / pred if pred > 0 else 0.0
             self._tic("linesearch", t0)
+            if (self.opts["damping"] == "safeguard" and 0 < eta < self.opts["damping_eta_min"]
+                    and attempt < self.opts["retries"]):
+                self.stats["retries"] += 1  # the undamped model is far off: damp and retry, same factor
+                self._update_damping(-1.0)
+                continue
             if eta > 0:
                 self._update_damping(rho)
                 break
