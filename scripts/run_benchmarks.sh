@@ -175,3 +175,15 @@ fi
 if [[ $group == all || $group == scaling ]]; then
   echo "== scaling"; $PY -m pinntao.bench.scaling --out bench-out/scaling --max-p 20000
 fi
+# issue 19, the zoo-wide check of the default candidates at equal wall time (20 s each, one thread, quiet
+# machine): sngd (LM) against sngd_sg (undamped + step floor), with sngd_paper and engd_kernel as references
+# (about 16 minutes); ng_zoo_default_confirm repeats the two candidates for the ordering (about 8 minutes)
+ZOO_NG=poisson1d,poisson2d,heat1d,poisson1d_multiscale,poisson2d_multiscale,helmholtz2d,singular_perturbation,burgers1d,nonlinear1d_neumann,transport1d
+if [[ $group == ng_zoo_default ]]; then
+  run --problems $ZOO_NG --methods sngd,sngd_sg,sngd_paper,engd_kernel --max-it 100000 --time-limit 20 --extra "$NG" \
+      --no-figures --out bench-out/ng_zoo_default
+fi
+if [[ $group == ng_zoo_default_confirm ]]; then
+  run --problems $ZOO_NG --methods sngd_sg,sngd --max-it 100000 --time-limit 20 --extra "$NG" --no-figures \
+      --out bench-out/ng_zoo_default_confirm
+fi
