@@ -305,6 +305,7 @@ class NaturalGradient(Solver):
         t_it = time.perf_counter()
         eta, have_grad, f_new, failed = 0.0, False, f, ""
         for attempt in range(self.opts["retries"] + 1):
+            have_grad = False  # g_new holds the gradient at this attempt's accepted point only
             mu = self._mu(f)
             failed = self.direction(tao, x, g, d, f, mu, relinearize=attempt == 0)
             if failed:
@@ -349,7 +350,7 @@ class NaturalGradient(Solver):
             self._tic("linesearch", t0)
             if (self.opts["damping"] == "safeguard" and 0 < eta < self.opts["damping_eta_min"]
                     and attempt < self.opts["retries"]):
-                self.stats["retries"] += 1  # the undamped model is far off: damp and retry, same factor
+                self.stats["retries"] += 1  # the model is far off: (more) damping, retry on the same factor
                 self._update_damping(-1.0)
                 continue
             if eta > 0:
