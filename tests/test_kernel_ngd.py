@@ -180,10 +180,9 @@ def test_safeguard_damping_rises_after_a_rejection_and_falls_back():
 
 
 def test_safeguard_counts_a_tiny_accepted_step_as_a_rejection():
-    """heat1d from a cold start: the undamped steps are accepted only at η ≈ 2⁻¹⁸ and the safeguard
-    never damps (loss stays ~0.15); with damping_eta_min a step shorter than 2.5e-4 is retried
-    with μ = c·L on the same factor, and c falls back to 0 by damping_decay."""
-    from pinntao.problems import get_problem
+    """heat1d from a cold start: undamped steps are accepted at η < 2.5e-4 and the safeguard never
+    damps; with damping_eta_min such a step is retried with μ = c·L on the same factor, and c
+    falls back to 0 by damping_decay."""
 
     def run(**extra):
         opts = dict(preset_options("sngd_sg")) | {"tao_max_it": "60", **extra}
