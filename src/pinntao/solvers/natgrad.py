@@ -303,7 +303,7 @@ class NaturalGradient(Solver):
     def step(self, tao: PETSc.TAO, x: PETSc.Vec, f: float) -> tuple[float, float] | None:
         g, d, work, g_new, obj, ls = self.g, self.d, self.work, self.g_new, self._obj, self._ls
         t_it = time.perf_counter()
-        eta, have_grad, f_new, failed = 0.0, False, f, ""
+        eta, f_new, failed = 0.0, f, ""
         for attempt in range(self.opts["retries"] + 1):
             have_grad = False  # g_new holds the gradient at this attempt's accepted point only
             mu = self._mu(f)
@@ -337,6 +337,9 @@ class NaturalGradient(Solver):
                     eta, f_new, have_grad = self._backtrack(tao, x, d, f, slope, work, g_new)
                 else:
                     eta = self._grid_search(tao, obj, x, d, f, work)
+                if (self.opts["damping"] == "safeguard" and 0 < eta < self.opts["damping_eta_min"]
+                        and attempt < self.opts["retries"]):
+                    eta = 0.0  # a decrease only below the step floor: the model is far off, a rejection
                 lm = self.opts["damping"] == "adaptive" or (self.opts["damping"] == "safeguard" and self.c > 0)
                 rho = 0.0 if lm else 1.0  # safeguard at c = 0: an accepted step keeps it undamped
                 if eta > 0 and lm:
@@ -348,18 +351,13 @@ class NaturalGradient(Solver):
                     pred = eta * slope - 0.5 * eta * eta * self.curvature(tao, d, work)
                     rho = (f - f_new) / pred if pred > 0 else 0.0
             self._tic("linesearch", t0)
-            if (self.opts["damping"] == "safeguard" and 0 < eta < self.opts["damping_eta_min"]
-                    and attempt < self.opts["retries"]):
-                self.stats["retries"] += 1  # the model is far off: (more) damping, retry on the same factor
-                self._update_damping(-1.0)
-                continue
             if eta > 0:
                 self._update_damping(rho)
                 break
             if self.opts["damping"] not in LM_DAMPINGS:
                 break
             self.stats["retries"] += 1
-            self._update_damping(-1.0)  # no decrease: more damping, same factor, new direction
+            self._update_damping(-1.0)  # no decrease (or below the floor): more damping, same factor, new direction
         if failed:
             self.stop(tao, R.DIVERGED_LS_FAILURE if "descent" in failed else R.DIVERGED_NAN, failed)
             return None
