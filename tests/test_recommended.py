@@ -4,7 +4,16 @@
 import pytest
 from conftest import run_pinntao
 
-from pinntao.problems import PROBLEMS, RECOMMENDED, apply_recommended, get_problem, recommended_help
+from pinntao.errors import PinnInputError
+from pinntao.problems import (
+    PROBLEMS,
+    RECOMMENDED,
+    apply_recommended,
+    get_problem,
+    recommended_help,
+    recommended_text,
+    recommended_values,
+)
 
 
 class _DB:
@@ -55,13 +64,30 @@ def test_entries_are_valid_options_and_on_the_problem():
     opts = cli_options().options
     for name, rec in RECOMMENDED.items():
         assert name in PROBLEMS and get_problem(name).recommended == rec
-        for key, value in rec.items():
+        for key, value in recommended_values(name).items():
             assert key.startswith("pinn_") and key[5:] in opts, key
             if key == "pinn_optimizer":
                 assert value in PRESETS
             else:
                 opts[key[5:]].convert(value, key)  # raises for a value the option does not allow
-        assert name in recommended_help()
+        assert f"{name}: {recommended_text(name)}" in recommended_help()
+
+
+def test_an_entry_built_from_the_parameters_follows_them():
+    """Helmholtz's Fourier scales are its wave numbers a1, a2: a changed -pinn_param_a2 (even a
+    non-integer one) changes the features, and the help says where the value comes from."""
+    assert recommended_values("helmholtz2d")["pinn_ff_scales"] == "1,4"
+    db = _DB(pinn_problem="helmholtz2d")
+    applied = dict(apply_recommended(db, params=lambda name: {"a2": 6.5} if name == "helmholtz2d" else {}))
+    assert applied["pinn_ff_scales"] == "1,6.5" and db.kv["pinn_ff_scales"] == "1,6.5"
+    from pinntao.models import EMBEDDING_OPTIONS
+
+    scales = next(o for o in EMBEDDING_OPTIONS if o.name == "ff_scales")
+    assert scales.convert(applied["pinn_ff_scales"], "-pinn_ff_scales") == (1.0, 6.5)
+    for bad in ("0,4", "1,nan", "a"):
+        with pytest.raises(PinnInputError, match="-pinn_ff_scales"):
+            scales.convert(bad, "-pinn_ff_scales")
+    assert "-pinn_ff_scales 1,4 (= a1,a2)" in recommended_text("helmholtz2d")
 
 
 def test_cli_view_lists_the_set_up_and_the_user_wins(tmp_path):
@@ -69,11 +95,20 @@ def test_cli_view_lists_the_set_up_and_the_user_wins(tmp_path):
             "-pinn_n_initial", "4", "-tao_max_it", "1", "-pinn_optimizer_view"]
     out = run_pinntao(*args, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "recommended set-up applied: -pinn_sampling halton -pinn_optimizer sngd" in out.stdout
+    redraw = "-pinn_sampling halton -pinn_resample redraw -pinn_resample_every 100"
+    assert f"recommended set-up applied: {redraw} -pinn_optimizer sngd" in out.stdout
     mine = run_pinntao(*args, "-pinn_optimizer", "adam", timeout=300)
     assert mine.returncode == 0, mine.stderr
-    assert "recommended set-up applied: -pinn_sampling halton\n" in mine.stdout
+    assert f"recommended set-up applied: {redraw}\n" in mine.stdout
     assert "pinn_optimizer adam" in mine.stdout
     off = run_pinntao(*args, "-pinn_recommended", "0", timeout=300)
     assert off.returncode == 0, off.stderr
     assert "recommended set-up" not in off.stdout
+
+
+def test_cli_fills_the_helmholtz_scales_from_its_parameters():
+    out = run_pinntao("-pinn_problem", "helmholtz2d", "-pinn_param_a2", "2", "-pinn_layers", "4", "-pinn_n_interior",
+                      "20", "-pinn_n_boundary", "8", "-tao_max_it", "1", "-pinn_optimizer_view", timeout=300)
+    assert out.returncode == 0, out.stderr
+    applied = "recommended set-up applied: -pinn_arch multiscale_mlp -pinn_ff_scales 1,2 -pinn_optimizer sngd"
+    assert applied in out.stdout

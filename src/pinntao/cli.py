@@ -468,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         restart = read_restart_options(mpi)
         from .problems import apply_recommended
 
-        recommended = apply_recommended(PETSc.Options())  # the problem's set-up, where the user gave none
+        # the problem's set-up (for its -pinn_param_* values), where the user gave none
+        recommended = apply_recommended(PETSc.Options(), params=read_problem_params)
         opts = options.read()  # validates every option early
         if recommended and opts["optimizer_view"]:
             PETSc.Sys.Print(f"{opts['problem']}: recommended set-up applied: "

@@ -27,12 +27,12 @@ def options_markdown() -> str:
         params = ", ".join(f"`-pinn_param_{k} {v:g}`" for k, v in problem_params(name).items()) or "none"
         doc = " ".join((PROBLEMS[name].__doc__ or "").split()).replace("|", "\\|")
         parts.append(f"| `{name}` | {params} | {doc} |")
-    from .problems import RECOMMENDED
+    from .problems import RECOMMENDED, recommended_text
 
     parts += ["", "## Recommended set-ups (applied where the user gives none; `-pinn_recommended 0`: off)\n",
               "| problem | options |", "|---|---|"]
-    for name, rec in sorted(RECOMMENDED.items()):
-        parts.append(f"| `{name}` | `{' '.join(f'-{k} {v}' for k, v in rec.items())}` |")
+    for name in sorted(RECOMMENDED):
+        parts.append(f"| `{name}` | `{recommended_text(name)}` |")
     parts += ["", "## Presets (`-pinn_optimizer NAME`)\n", "| preset | what | expands to |", "|---|---|---|"]
     for name, (text, opts) in sorted(PRESETS.items()):
         parts.append(f"| `{name}` | {text} | `{' '.join(f'-{k} {v}' for k, v in opts)}` |")

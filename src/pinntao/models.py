@@ -354,9 +354,9 @@ EMBEDDING_OPTIONS = [
            check=positive, check_text="> 0"),
     Option("ff_sigma", "float", 1.0, "fourier_*: standard deviation σ of the random frequencies",
            check=positive, check_text="> 0"),
-    Option("ff_scales", "ints", (1, 2, 4, 8), "multiscale_*: wave numbers s of the features cos(πs x_i), "
+    Option("ff_scales", "floats", (1, 2, 4, 8), "multiscale_*: wave numbers s of the features cos(πs x_i), "
            "sin(πs x_i) on every embedded axis i", check=lambda v: len(v) > 0 and all(k > 0 for k in v),
-           check_text="a list of integers > 0"),
+           check_text="a list of numbers > 0"),
     Option("ff_keep", "ints", None, "fourier_*/multiscale_*: input axes passed through unchanged and not "
            "embedded, e.g. 0 for the time of an evolution problem (default: none)"),
     Option("ff_train", "bool", False, "fourier_*/multiscale_*: train the frequencies B (part of θ) instead of "

@@ -26,6 +26,17 @@ def parse_int_list(text: str) -> tuple[int, ...]:
     return vals
 
 
+def parse_float_list(text: str) -> tuple[float, ...]:
+    """'1,4.5' → (1.0, 4.5); every entry a finite number (the option's check says which)."""
+    try:
+        vals = tuple(float(t) for t in str(text).replace(" ", "").split(",") if t != "")
+    except ValueError:
+        vals = ()
+    if not vals or not all(math.isfinite(v) for v in vals):
+        raise ValueError("expected comma-separated finite numbers such as 1,4.5")
+    return vals
+
+
 def positive(v: float) -> bool:
     return v > 0
 
@@ -36,7 +47,7 @@ def nonnegative(v: float) -> bool:
 
 @dataclass(frozen=True)
 class Option:
-    """One option ``-<prefix><name>``. ``kind``: int, float, str, bool, ints."""
+    """One option ``-<prefix><name>``. ``kind``: int, float, str, bool, ints, floats."""
 
     name: str
     kind: str
@@ -63,6 +74,8 @@ class Option:
                     raise ValueError("expected true or false")
             elif self.kind == "ints":
                 val = parse_int_list(raw)
+            elif self.kind == "floats":
+                val = parse_float_list(raw)
             else:
                 val = str(raw)
         except ValueError as exc:
@@ -80,8 +93,8 @@ class Option:
             raise PinnInputError(f"{flag}: {val!r} is not allowed; must be {self.check_text}")
 
     def default_text(self) -> str:
-        if self.kind == "ints" and self.default is not None:
-            return ",".join(str(v) for v in self.default)
+        if self.kind in ("ints", "floats") and self.default is not None:
+            return ",".join(f"{v:g}" for v in self.default)
         return "" if self.default is None else str(self.default)
 
 

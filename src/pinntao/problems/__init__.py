@@ -47,19 +47,33 @@ RECOMMENDED: dict[str, dict[str, str]] = {
     "cavity2d": cavity.RECOMMENDED,
     "helmholtz2d": helmholtz.RECOMMENDED,
     "klein_gordon1d": klein_gordon.RECOMMENDED,
+    "poisson1d_multiscale": multiscale.RECOMMENDED_1D,
     "poisson2d_multiscale": multiscale.RECOMMENDED_2D,
 }
 
 
-def apply_recommended(db: Any, default_problem: str = "poisson2d") -> list[tuple[str, str]]:
+def recommended_values(name: str, params: dict[str, float] | None = None) -> dict[str, str]:
+    """Problem ``name``'s recommended options with their values for the given parameters: an entry
+    may name the problem's parameters (``"{a1:g},{a2:g}"``: Helmholtz's wave numbers as Fourier
+    scales), filled from the defaults and ``params``, so a changed parameter changes the set-up."""
+    values = {**problem_params(name), **(params or {})} if name in PROBLEMS else {}
+    return {key: value.format(**values) for key, value in RECOMMENDED.get(name, {}).items()}
+
+
+def apply_recommended(
+    db: Any, default_problem: str = "poisson2d", params: Callable[[str], dict[str, float]] | None = None
+) -> list[tuple[str, str]]:
     """Write the chosen problem's recommended options that the user has not given into the PETSc
     options database ``db``; return those written. Off with ``-pinn_recommended 0``. The optimizer
-    steps aside when the user chose a solver (``-tao_type``), as a Trainer's default preset does."""
+    steps aside when the user chose a solver (``-tao_type``), as a Trainer's default preset does.
+    ``params(name)`` reads the user's problem parameters (``-pinn_param_*``) for entries built from them."""
     if db.hasName("pinn_recommended") and db.getString("pinn_recommended", "").lower() in ("0", "false", "no", "off"):
         return []
     name = db.getString("pinn_problem", default_problem) if db.hasName("pinn_problem") else default_problem
+    if name not in RECOMMENDED:
+        return []
     applied = []
-    for key, value in RECOMMENDED.get(name, {}).items():
+    for key, value in recommended_values(name, params(name) if params else None).items():
         if db.hasName(key) or (key == "pinn_optimizer" and db.hasName("tao_type")):
             continue
         db.setValue(key, value)
@@ -67,11 +81,24 @@ def apply_recommended(db: Any, default_problem: str = "poisson2d") -> list[tuple
     return applied
 
 
+def recommended_text(name: str) -> str:
+    """Problem ``name``'s set-up as options, at the default parameters; an entry built from the
+    parameters says from which (``-pinn_ff_scales 1,4 (= a1,a2)``)."""
+    shown = recommended_values(name)
+    parts = []
+    for key, template in RECOMMENDED[name].items():
+        text = f"-{key} {shown[key]}"
+        if "{" in template:
+            text += " (= " + template.replace(":g}", "}").replace("{", "").replace("}", "") + ")"
+        parts.append(text)
+    return " ".join(parts)
+
+
 def recommended_help() -> str:
     """-help: every problem's recommended set-up."""
     lines = ["recommended set-ups (applied where you give none; -pinn_recommended 0: off):"]
-    for name, rec in sorted(RECOMMENDED.items()):
-        lines.append(f"  {name}: " + " ".join(f"-{k} {v}" for k, v in rec.items()))
+    for name in sorted(RECOMMENDED):
+        lines.append(f"  {name}: {recommended_text(name)}")
     return "\n".join(lines)
 
 
@@ -137,4 +164,4 @@ def get_problem(name: str, params: dict[str, float] | None = None) -> Problem:
 
 
 __all__ = ["PARAM_RANGES", "PROBLEMS", "RECOMMENDED", "Block", "Box", "Problem", "apply_recommended", "check_params",
-           "get_problem", "problem_params", "recommended_help"]
+           "get_problem", "problem_params", "recommended_help", "recommended_text", "recommended_values"]

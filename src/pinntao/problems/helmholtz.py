@@ -11,9 +11,9 @@ from .base import Block, Box, Problem
 PI = math.pi
 
 
-#: recommended set-up (applied by the CLI where the user gave none): the ISGD paper's ISGD → L-BFGS
-#: schedule, the best of docs/benchmarks.md's ISGD section on this problem
-RECOMMENDED = {"pinn_optimizer": "isgd_lbfgs"}
+#: recommended set-up (applied by the CLI where the user gave none; docs/hard_problems.md): Fourier
+#: features at the source's wave numbers a1, a2 (filled from the problem's parameters) and SNGD
+RECOMMENDED = {"pinn_arch": "multiscale_mlp", "pinn_ff_scales": "{a1:g},{a2:g}", "pinn_optimizer": "sngd"}
 
 def helmholtz2d(k: float = 1.0, a1: float = 1.0, a2: float = 4.0) -> Problem:
     """Δu + k²u = q on [−1, 1]², u = sin(a1 πx) sin(a2 πy), Dirichlet data from u

@@ -38,13 +38,15 @@ def poisson1d_multiscale() -> Problem:
         exact=exact,
         default_counts={"interior": 1000, "boundary": 2},
         default_layers=(50, 50, 50),
+        recommended=dict(RECOMMENDED_1D),
         description=poisson1d_multiscale.__doc__ or "",
     )
 
 
-#: recommended set-up of the 2D problem (applied by the CLI where the user gave none): the ISGD
-#: paper's ISGD → L-BFGS schedule, the best of docs/benchmarks.md's ISGD section on this problem
-RECOMMENDED_2D = {"pinn_optimizer": "isgd_lbfgs"}
+#: recommended set-ups (applied by the CLI where the user gave none; docs/hard_problems.md): Fourier
+#: features at the source's wave numbers and SNGD
+RECOMMENDED_1D = {"pinn_arch": "multiscale_mlp", "pinn_ff_scales": "2,50", "pinn_optimizer": "sngd"}
+RECOMMENDED_2D = {"pinn_arch": "multiscale_mlp", "pinn_ff_scales": "1,10", "pinn_optimizer": "sngd"}
 
 def poisson2d_multiscale() -> Problem:
     """−Δu = f on [0, 1]², u = sin(πx) sin(πy) + 0.1 sin(10πx) sin(10πy), u = 0 on the boundary
