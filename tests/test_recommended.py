@@ -84,6 +84,7 @@ def test_an_entry_built_from_the_parameters_follows_them():
 
     scales = next(o for o in EMBEDDING_OPTIONS if o.name == "ff_scales")
     assert scales.convert(applied["pinn_ff_scales"], "-pinn_ff_scales") == (1.0, 6.5)
+    assert scales.convert("-1,4", "-pinn_ff_scales") == (-1.0, 4.0)  # a negative wave number: the same features
     for bad in ("0,4", "1,nan", "a"):
         with pytest.raises(PinnInputError, match="-pinn_ff_scales"):
             scales.convert(bad, "-pinn_ff_scales")
@@ -112,3 +113,10 @@ def test_cli_fills_the_helmholtz_scales_from_its_parameters():
     assert out.returncode == 0, out.stderr
     applied = "recommended set-up applied: -pinn_arch multiscale_mlp -pinn_ff_scales 1,2 -pinn_optimizer sngd"
     assert applied in out.stdout
+
+
+def test_a_bad_parameter_is_named_before_a_value_is_built_from_it():
+    with pytest.raises(PinnInputError, match=r"-pinn_param_a1: 0\.0 is not allowed .* nonzero"):
+        apply_recommended(_DB(pinn_problem="helmholtz2d"), params=lambda name: {"a1": 0.0})
+    out = run_pinntao("-pinn_problem", "helmholtz2d", "-pinn_param_a2", "0", "-tao_max_it", "1", timeout=300)
+    assert out.returncode == 2 and "-pinn_param_a2" in out.stderr and "ff_scales" not in out.stderr, out.stderr

@@ -355,8 +355,8 @@ EMBEDDING_OPTIONS = [
     Option("ff_sigma", "float", 1.0, "fourier_*: standard deviation σ of the random frequencies",
            check=positive, check_text="> 0"),
     Option("ff_scales", "floats", (1, 2, 4, 8), "multiscale_*: wave numbers s of the features cos(πs x_i), "
-           "sin(πs x_i) on every embedded axis i", check=lambda v: len(v) > 0 and all(k > 0 for k in v),
-           check_text="a list of numbers > 0"),
+           "sin(πs x_i) on every embedded axis i", check=lambda v: len(v) > 0 and all(k != 0 for k in v),
+           check_text="a list of nonzero numbers"),
     Option("ff_keep", "ints", None, "fourier_*/multiscale_*: input axes passed through unchanged and not "
            "embedded, e.g. 0 for the time of an evolution problem (default: none)"),
     Option("ff_train", "bool", False, "fourier_*/multiscale_*: train the frequencies B (part of θ) instead of "

@@ -56,6 +56,7 @@ def recommended_values(name: str, params: dict[str, float] | None = None) -> dic
     """Problem ``name``'s recommended options with their values for the given parameters: an entry
     may name the problem's parameters (``"{a1:g},{a2:g}"``: Helmholtz's wave numbers as Fourier
     scales), filled from the defaults and ``params``, so a changed parameter changes the set-up."""
+    check_params(name, params or {})  # a bad parameter is named before any value is built from it
     values = {**problem_params(name), **(params or {})} if name in PROBLEMS else {}
     return {key: value.format(**values) for key, value in RECOMMENDED.get(name, {}).items()}
 
@@ -112,6 +113,8 @@ _POSITIVE: tuple[Callable[[float], bool], str] = ((lambda v: v > 0), "> 0")
 PARAM_RANGES: dict[str, dict[str, tuple[Callable[[float], bool], str]]] = {
     "anisotropic_poisson2d": {"a": ((lambda v: abs(v) < 1), "in (-1, 1), where the operator is elliptic")},
     "burgers1d": {"nu": _POSITIVE},
+    "helmholtz2d": {a: ((lambda v: v != 0), "nonzero (u = sin(a1 πx) sin(a2 πy) vanishes otherwise)")
+                    for a in ("a1", "a2")},
     "heat1d": {"kappa": _POSITIVE},
     "singular_perturbation": {"eps": _POSITIVE},
     "poisson_lshape": {"ref_n": _integer(2, 2000)},
