@@ -24,7 +24,7 @@ def main(argv: list[str]) -> None:
         by_problem.setdefault(rep["problem"], []).append(rep)
     for problem, reports in sorted(by_problem.items()):
         out = Path(f"{prefix}_{problem}_error.png")
-        error_figures(reports, out, threshold=float("nan"))
+        error_figures(reports, out, threshold=None)
         print(out)
 
 

@@ -15,26 +15,25 @@ from typing import Any
 from .errors import PinnInputError
 
 
-def parse_int_list(text: str) -> tuple[int, ...]:
-    """'20,20,20' → (20, 20, 20); every entry a positive integer."""
+def _parse_list(text: str, cast: Callable[[str], Any], ok: Callable[[Any], bool], expected: str) -> tuple[Any, ...]:
+    """A comma-separated list, every entry cast and passing ``ok``; ValueError names what was expected."""
     try:
-        vals = tuple(int(t) for t in str(text).replace(" ", "").split(",") if t != "")
+        vals = tuple(cast(t) for t in str(text).replace(" ", "").split(",") if t != "")
     except ValueError:
         vals = ()
-    if not vals or any(v <= 0 for v in vals):
-        raise ValueError("expected comma-separated positive integers such as 20,20,20")
+    if not vals or not all(ok(v) for v in vals):
+        raise ValueError(f"expected comma-separated {expected}")
     return vals
+
+
+def parse_int_list(text: str) -> tuple[int, ...]:
+    """'20,20,20' → (20, 20, 20); every entry a positive integer."""
+    return _parse_list(text, int, lambda v: v > 0, "positive integers such as 20,20,20")
 
 
 def parse_float_list(text: str) -> tuple[float, ...]:
     """'1,4.5' → (1.0, 4.5); every entry a finite number (the option's check says which)."""
-    try:
-        vals = tuple(float(t) for t in str(text).replace(" ", "").split(",") if t != "")
-    except ValueError:
-        vals = ()
-    if not vals or not all(math.isfinite(v) for v in vals):
-        raise ValueError("expected comma-separated finite numbers such as 1,4.5")
-    return vals
+    return _parse_list(text, float, math.isfinite, "finite numbers such as 1,4.5")
 
 
 def positive(v: float) -> bool:

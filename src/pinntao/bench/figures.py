@@ -17,8 +17,9 @@ def _plt():
     return plt
 
 
-def error_figures(reports: list[dict[str, Any]], path: Path, threshold: float) -> None:
-    """rel. L2 against wall time and against iteration, one colour per method."""
+def error_figures(reports: list[dict[str, Any]], path: Path, threshold: float | None) -> None:
+    """rel. L2 against wall time and against iteration, one colour per method; a dotted line at
+    ``threshold`` unless it is None."""
     if not reports:
         return
     plt = _plt()
@@ -37,7 +38,8 @@ def error_figures(reports: list[dict[str, Any]], path: Path, threshold: float) -
         ax_t.loglog(np.maximum(h[:, 1], 1e-3), h[:, 3], **kw)
         ax_i.semilogy(h[:, 0], h[:, 3], **kw)
     for ax, xl in ((ax_t, "wall time [s]"), (ax_i, "iteration")):
-        ax.axhline(threshold, color="gray", ls=":", lw=0.8)
+        if threshold is not None:
+            ax.axhline(threshold, color="gray", ls=":", lw=0.8)
         ax.set_xlabel(xl)
         ax.set_ylabel("relative L2 error")
         ax.grid(True, which="both", alpha=0.3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from string import Formatter
 from typing import Any
 
 from ..errors import PinnInputError
@@ -89,8 +90,8 @@ def recommended_text(name: str) -> str:
     parts = []
     for key, template in RECOMMENDED[name].items():
         text = f"-{key} {shown[key]}"
-        if "{" in template:
-            text += " (= " + template.replace(":g}", "}").replace("{", "").replace("}", "") + ")"
+        if "{" in template:  # the template with its fields named, format specs dropped
+            text += " (= " + "".join(lit + (field or "") for lit, field, _, _ in Formatter().parse(template)) + ")"
         parts.append(text)
     return " ".join(parts)
 
