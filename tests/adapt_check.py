@@ -34,7 +34,8 @@ def main() -> None:
     rad0, _ = rad_points(obj, theta0, "interior", 37, 400, 2.0, 0.5, seed=5, index=1)
     opts = {o.name: o.default for o in ADAPT_OPTIONS} | {
         "weights": "annealing", "weights_every": 2, "batch_size": 29, "batch_every": 2, "resample": "rad",
-        "resample_every": 3, "rad_pool": 200, "seed": 0}
+        "resample_every": 3, "rad_pool": 200, "seed": 0,
+        "resample_settle": 0}  # draws up to the end (the default stops them 3 iterations before it)
     db = PETSc.Options()
     for k, v in {"tao_type": "python", "tao_python_type": "pinntao.solvers.RelSAV", "tao_max_it": "7",
                  "tao_sav_dt": "0.05"}.items():

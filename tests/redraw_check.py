@@ -22,7 +22,7 @@ def main() -> None:
     torch.set_num_threads(1)
     obj = tiny_objective("heat1d", layers=(6, 6), n_int=37, n_bnd=13, sampling="sobol")
     db = PETSc.Options()
-    for k, v in {"pinn_resample": "redraw", "pinn_resample_every": "3", "tao_max_it": "7",
+    for k, v in {"pinn_resample": "redraw", "pinn_resample_every": "3", "tao_max_it": "7", "pinn_resample_settle": "0",
                  "tao_gatol": "0", "tao_grtol": "0"}.items():
         db.setValue(k, v)
     trainer = Trainer(obj, optimizer="adam", monitor_every=1)

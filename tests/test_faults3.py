@@ -104,7 +104,9 @@ def test_3_annealing_compares_with_the_final_weights(tmp_path):
 # -- 4. exact restart of annealing, RAD and mini-batch runs -------------------------------------------
 ADAPTIVE = {
     "annealing": ("-pinn_weights", "annealing", "-pinn_weights_every", "4"),
-    "rad": ("-pinn_resample", "rad", "-pinn_resample_every", "3", "-pinn_rad_pool", "100"),
+    # settle 0: the interrupted run's -tao_max_it 8 would otherwise stop RAD at 6 (too late to fit)
+    "rad": ("-pinn_resample", "rad", "-pinn_resample_every", "3", "-pinn_rad_pool", "100",
+            "-pinn_resample_settle", "0"),
     "batches": ("-pinn_batch_size", "12", "-pinn_batch_every", "2"),
 }
 

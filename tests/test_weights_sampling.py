@@ -4,6 +4,7 @@ energy bound on mini-batches; bad input is one clear error."""
 
 import itertools
 import json
+import time
 
 import numpy as np
 import pytest
@@ -135,7 +136,8 @@ def test_report_records_events(tmp_path):
     assert proc.returncode in (0, 3), proc.stderr  # 3: the unit-weight loss may rise while boundaries are fitted
     data = json.loads(rep.read_text())
     assert [w["iteration"] for w in data["weights"]] == [0, 5, 10, 15, 20]
-    assert [e["iteration"] for e in data["resample"]] == [10, 20]
+    assert [e["iteration"] for e in data["resample"]] == [10]  # none after the last iteration
+    assert data["resample_skipped"] == [20]
     assert data["batches"] == {"size": 40, "every": 1, "drawn": 21}
 
 
@@ -233,9 +235,46 @@ def test_redraw_restart_reproduces_the_points(tmp_path):
     uninterrupted run's (the saved points, then the draw at 9 from the same seed)."""
     base = ["-pinn_problem", "heat1d", "-pinn_layers", "6,6", "-pinn_n_interior", "40", "-pinn_n_boundary", "6",
             "-pinn_n_initial", "6", "-pinn_resample", "redraw", "-pinn_resample_every", "3", "-pinn_sampling",
-            "sobol", "-pinn_optimizer", "adam", "-pinn_monitor_every", "1", "-tao_gatol", "0", "-tao_grtol", "0"]
+            "sobol", "-pinn_resample_settle", "0", "-pinn_optimizer", "adam", "-pinn_monitor_every", "1",
+            "-tao_gatol", "0", "-tao_grtol", "0"]
     rf, rr = interrupted_and_resumed(tmp_path, base, 11)
     assert [e["iteration"] for e in rf["resample"]] == [3, 6, 9] == [e["iteration"] for e in rr["resample"]]
     assert [h[0] for h in rr["history"]] == [h[0] for h in rf["history"]] == list(range(12))
     np.testing.assert_allclose([h[2] for h in rr["history"]], [h[2] for h in rf["history"]], rtol=1e-12)
     assert rr["loss"] == pytest.approx(rf["loss"], rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize(("settle", "drawn", "skipped"),
+                         [(None, [3, 6], [9]), ("5", [3], [6, 9]), ("0", [3, 6, 9], [])])
+def test_no_fresh_points_without_time_to_fit_them(tmp_path, settle, drawn, skipped):
+    """A draw fewer than -pinn_resample_settle iterations (default: the interval) before -tao_max_it is
+    not made, so the final θ was fitted to the final points; 0 draws up to the end."""
+    rep = tmp_path / "r.json"
+    extra = ["-pinn_resample_settle", settle] if settle is not None else []
+    proc = run_pinntao("-pinn_problem", "heat1d", "-pinn_layers", "6", "-pinn_n_interior", "30", "-pinn_n_boundary",
+                       "6", "-pinn_n_initial", "6", "-pinn_resample", "redraw", "-pinn_resample_every", "3",
+                       "-pinn_optimizer", "adam", "-tao_max_it", "10", "-tao_gatol", "0", "-tao_grtol", "0",
+                       *extra, "-pinn_report", str(rep))
+    assert proc.returncode in (0, 3), proc.stderr
+    r = json.loads(rep.read_text())
+    assert r["iterations"] == 10
+    assert [e["iteration"] for e in r["resample"]] == drawn and r["resample_skipped"] == skipped
+
+
+def test_time_limit_stops_resamples_before_the_expected_end():
+    """With -pinn_time_limit the expected last iteration is the current one plus the time left at this
+    run's mean rate (-tao_max_it if sooner); RAD stops a settle interval before it."""
+    obj = tiny_objective("poisson2d", layers=(6,), n_int=40, n_bnd=12)
+    with petsc_options(tao_type="lmvm", tao_max_it=1000):
+        trainer = Trainer(obj, time_limit=30.0)
+        adapt = Adaptation(obj, _opts(resample="rad", resample_every=50, rad_pool=400))
+        trainer.adaptation = adapt
+        trainer._attach_adaptation()
+        trainer._offset, trainer._t0 = 0, time.perf_counter() - 10.0  # 10 s gone, 20 s left
+        assert trainer._expected_last_iteration(100) == pytest.approx(300, rel=1e-2)  # 10 its/s
+        assert trainer._expected_last_iteration(900) == 1000  # -tao_max_it first
+        theta = obj.gather(obj.initial_vec())
+        assert adapt.update(200, theta)  # 20 its/s: ~600 expected, 200 + 50 before it
+        trainer._t0 = time.perf_counter() - 28.0  # 2 s left
+        assert not adapt.update(300, theta)  # ~321 expected: 300 + 50 is past it, no RAD
+    assert [e["iteration"] for e in adapt.history["resample"]] == [200] and adapt.history["resample_skipped"] == [300]

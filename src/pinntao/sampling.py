@@ -12,6 +12,10 @@ sampling (RAD) and annealed loss weights (:mod:`pinntao.weights`), driven by a T
 - **Fresh draws** (``-pinn_resample redraw``): every k iterations each interior block gets as many
   new points from its sampler (``-pinn_sampling``), from a generator seeded by (seed, k-index): the
   same global set on any rank count, so a solver cannot fit one fixed point set.
+- Both resamplings stop when fewer than ``-pinn_resample_settle`` iterations (default: the resample
+  interval) are expected to remain before ``-tao_max_it`` or ``-pinn_time_limit``: points drawn
+  then would be the final points with hardly a fit to them (a run that ended 13 iterations after
+  a draw reported twice the error it had before it).
 - **Weights** (``-pinn_weights annealing``): Algorithm 1 of the gradient-pathologies paper.
 - **Causal weights** (``-pinn_causal_slabs M``, :mod:`pinntao.causal`): per-point residual weights
   over time slabs, w_i = exp(−ε Σ_{k<i} L_k), every ``-pinn_causal_every`` iterations; or
@@ -33,7 +37,7 @@ import torch
 from petsc4py import PETSc
 
 from .causal import CAUSAL_OPTIONS, CausalWeights
-from .comm import split_range
+from .comm import max_flags, split_range
 from .errors import PinnInputError
 from .options import Option, nonnegative, positive
 from .residual import Residual
@@ -63,6 +67,9 @@ ADAPT_OPTIONS = [
            "redraw (fresh points of -pinn_sampling from a new seed)", choices=list(RESAMPLINGS)),
     Option("resample_every", "int", 500, "resampling: iterations between resamples", check=positive,
            check_text="> 0"),
+    Option("resample_settle", "int", -1, "resampling: none when fewer than this many iterations are expected to "
+           "remain (-tao_max_it, -pinn_time_limit), so the final θ has been fitted to its points "
+           "(-1: -pinn_resample_every; 0: resample up to the end)", check=lambda v: v >= -1, check_text=">= -1"),
     Option("rad_beta", "float", 1.0, "RAD exponent β", check=nonnegative, check_text=">= 0"),
     Option("rad_c", "float", 1.0, "RAD offset c (c → ∞: uniform)", check=nonnegative, check_text=">= 0"),
     Option("rad_pool", "int", 0, "RAD candidate pool size (0: 10 × the block's point count)", check=nonnegative,
@@ -171,7 +178,7 @@ class Adaptation:
     Keywords (defaults as the options of the same name, see docs/options.md): ``weights`` (none,
     annealing), ``weights_every``, ``weights_alpha``, ``weights_mean``, ``batch_size`` (0: all
     points), ``batch_every``, ``resample`` (none, rad, redraw), ``resample_every``, ``rad_beta``, ``rad_c``,
-    ``rad_pool``, ``causal_slabs`` (0: off), ``causal_eps``, ``causal_every``, ``causal_delta``,
+    ``rad_pool``, ``resample_settle``, ``causal_slabs`` (0: off), ``causal_eps``, ``causal_every``, ``causal_delta``,
     ``causal_mode`` (causal, march), ``causal_march_tol``, ``causal_march_every``,
     ``seed`` (default: the objective's). Each value is checked like its option
     (``flag_prefix`` names the option in the error, e.g. ``-a_pinn_``). ``opts``: the same keys
@@ -223,7 +230,11 @@ class Adaptation:
         self.causal = CausalWeights(obj.problem, opts) if int(opts.get("causal_slabs", 0)) else None
         #: the problem's own blocks (the causal weights live in obj.problem's interior residuals)
         self.base_problem = obj.problem
-        self.history: dict[str, list] = {"weights": [], "resample": []}
+        self.history: dict[str, list] = {"weights": [], "resample": [], "resample_skipped": []}
+        #: its → the expected last iteration of the run (the Trainer's estimate from -tao_max_it and
+        #: -pinn_time_limit); None: -tao_max_it of the attached TAO
+        self.last_iteration: Any = None
+        self._settled: tuple[int, bool] = (-1, True)
         self.batch_info = {"size": self.batch, "every": int(opts.get("batch_every", 1)), "drawn": 0}
         self.tao: PETSc.TAO | None = None
         self._batch_index: int | None = None
@@ -236,8 +247,28 @@ class Adaptation:
         return bool(self.batch or self.rad or self.redraw or self.anneal or self.causal)
 
     def _resample_due(self, its: int) -> bool:
-        """RAD or a fresh draw falls on iteration ``its``."""
-        return (self.rad or self.redraw) and its > 0 and its % self.opts["resample_every"] == 0
+        """RAD or a fresh draw falls on iteration ``its`` and leaves time to fit the new points."""
+        on_grid = (self.rad or self.redraw) and its > 0 and its % self.opts["resample_every"] == 0
+        return bool(on_grid) and self._time_to_settle(its)
+
+    def _time_to_settle(self, its: int) -> bool:
+        """Whether ``resample_settle`` iterations are expected after ``its`` (collective, agreed by
+        every rank: a time estimate differs between ranks; asked once per iteration)."""
+        if self._settled[0] == its:
+            return self._settled[1]
+        settle = int(self.opts.get("resample_settle", -1))
+        settle = self.opts["resample_every"] if settle < 0 else settle
+        ok = True
+        if settle:
+            if self.last_iteration is not None:
+                last = float(self.last_iteration(its))
+            elif self.tao is not None:
+                last = float(self.tao.getMaximumIterations() + self.its_offset)
+            else:
+                last = math.inf
+            ok = not max_flags(self.obj.mpi, [0.0 if its + settle <= last else 1.0])[0]
+        self._settled = (its, ok)
+        return ok
 
     # -- events -----------------------------------------------------------------------------
     def _install(self, index: int | None = None) -> None:
@@ -257,7 +288,7 @@ class Adaptation:
     def start(self) -> None:
         """Before the solve: the causally weighted problem (weights 1 until the first update), the
         first batch (index 0), annealing weights 1."""
-        self._batch_index = None
+        self._batch_index, self._settled = None, (-1, True)
         if self.causal is not None and self.obj.problem is self.base_problem:
             self.obj.problem = self.causal.problem()
             self._install()
@@ -270,7 +301,10 @@ class Adaptation:
         if its <= self.done:  # applied before the checkpoint this run resumed from
             return False
         self.done = its
-        if self.rad and its > 0 and its % o["resample_every"] == 0:
+        resample = self._resample_due(its)
+        if self._settled == (its, False):  # on the resample grid, too late to fit new points
+            self.history["resample_skipped"].append(its)
+        if self.rad and resample:
             index = its // o["resample_every"]
             for name, pool in self.pool.items():
                 n = self.full[name].shape[0]
@@ -278,7 +312,7 @@ class Adaptation:
                                                    self.seed, index, self.obj.sampling)
                 self.history["resample"].append({"iteration": its, "block": name, "points": n, **info})
             refill = changed = True
-        if self.redraw and self._resample_due(its):
+        if self.redraw and resample:
             index = its // o["resample_every"]
             self.full = redraw_points(self.base_problem, self.full, self.seed, index, self.obj.sampling)
             for b in self.base_problem.blocks:
@@ -470,6 +504,7 @@ class Adaptation:
             out["weights"] = self.history["weights"]
         if self.rad or self.redraw:
             out["resample"] = self.history["resample"]
+            out["resample_skipped"] = self.history["resample_skipped"]
         if self.batch:
             out["batches"] = self.batch_info
         return out

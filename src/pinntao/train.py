@@ -416,6 +416,16 @@ class Trainer:
             self._message = f"time limit {self.time_limit:g} s reached"
             tao.setConvergedReason(R.CONVERGED_USER)
 
+    def _expected_last_iteration(self, its: int) -> float:
+        """The iteration this run is expected to end at: -tao_max_it, or sooner where
+        -pinn_time_limit stops it first at this run's mean rate (resamples stop before it)."""
+        last = float(self.tao.getMaximumIterations() + self._offset)
+        done = its - self._offset
+        if self.time_limit > 0 and done > 0:
+            elapsed = max(time.perf_counter() - self._t0, 1e-9)
+            last = min(last, its + (self.time_limit - elapsed) * done / elapsed)
+        return last
+
     def _wall(self) -> float:
         return self._wall0 + time.perf_counter() - self._t0
 
@@ -617,6 +627,7 @@ class Trainer:
         adapt = self.adaptation
         if adapt is not None and adapt.active and not self._attached:
             adapt.attach(self.tao)
+            adapt.last_iteration = self._expected_last_iteration
             self.state_hooks.append(adapt)  # its points, weights and batch index go into the restart state
             self.report_fields.update(adapt.report())  # live lists, filled during the solve
         self._attached = True
