@@ -119,10 +119,12 @@ def test_presets_expand_and_raw_options_override():
             db.delValue(k)
 
 
-def test_sngd_rank_independent():
-    """Same seed → same iterates on 1 and 2 ranks. The cut tol is raised from the paper's 1e-13
-    so that G⁺ is well conditioned: with tol = 1e-13, rounding differences of 1e-16 in G are
-    amplified by 1/λ_min ≈ 1e13 and no two summation orders agree."""
+@pytest.mark.parametrize("extra", [[], ["-tao_ng_pc_sketch_warm", "1"]], ids=["gaussian", "warm"])
+def test_sngd_rank_independent(extra):
+    """Same seed → same iterates on 1 and 2 ranks (the warm sketch's basis is the same on every
+    rank too). The cut tol is raised from the paper's 1e-13 so that G⁺ is well conditioned: with
+    tol = 1e-13, rounding differences of 1e-16 in G are amplified by 1/λ_min ≈ 1e13 and no two
+    summation orders agree."""
 
     def run(n):
         opts = [a for k, v in preset_options("sngd") if k != "tao_type" for a in (f"-{k}", v)]
@@ -136,6 +138,7 @@ def test_sngd_rank_independent():
                 *opts,
                 "-tao_ng_pc_sketch_tol",
                 "1e-6",
+                *extra,
             ],
         )
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -24,15 +24,15 @@ def _report(path) -> dict:
     return json.loads(path.read_text())
 
 
-def _interrupted_and_resumed(tmp_path, method: str, mpi: int = 0) -> tuple[dict, dict]:
+def _interrupted_and_resumed(tmp_path, method: str, mpi: int = 0, extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
     def run(*args):
         if mpi:
             return run_mpi(mpi, ["-m", "pinntao", *args], timeout=300)
         return run_pinntao(*args, timeout=300)
 
     full, res, ck = tmp_path / "full.json", tmp_path / "res.json", tmp_path / "ck.npy"
-    for args in ((*SMALL, "-pinn_optimizer", method, "-tao_max_it", "16", "-pinn_report", str(full)),
-                 (*SMALL, "-pinn_optimizer", method, "-tao_max_it", "8", "-pinn_checkpoint", str(ck),
+    for args in ((*SMALL, *extra, "-pinn_optimizer", method, "-tao_max_it", "16", "-pinn_report", str(full)),
+                 (*SMALL, *extra, "-pinn_optimizer", method, "-tao_max_it", "8", "-pinn_checkpoint", str(ck),
                   "-pinn_checkpoint_every", "4"),
                  ("-pinn_restart", str(ck), "-tao_max_it", "16", "-pinn_report", str(res))):
         proc = run(*args)
@@ -48,6 +48,15 @@ def test_12_resumed_run_matches_uninterrupted(tmp_path, method):
     assert [h[0] for h in res["history"]] == [h[0] for h in full["history"]]
     np.testing.assert_allclose([h[2] for h in res["history"]], [h[2] for h in full["history"]], rtol=1e-12)
     assert res["initial_loss"] == full["initial_loss"] and res["method"] == method
+
+
+def test_12_warm_sketch_resumes_exactly(tmp_path):
+    """-tao_ng_pc_sketch_warm starts each sketch from the last kept basis: the restart file holds
+    it, so the resumed run sketches with the same test matrix as the uninterrupted one."""
+    full, res = _interrupted_and_resumed(tmp_path, "sngd", extra=("-tao_ng_pc_sketch_warm", "1"))
+    assert res["iterations"] == full["iterations"] == 16
+    np.testing.assert_allclose([h[2] for h in res["history"]], [h[2] for h in full["history"]], rtol=1e-12)
+    assert res["loss"] == pytest.approx(full["loss"], rel=1e-12, abs=0)
 
 
 @pytest.mark.mpi

@@ -179,3 +179,43 @@ def test_bad_pc_option_is_a_clear_error():
     with pytest.raises(PETSc.Error):
         gram_pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=0)
     assert "-pc_sketch_rank" in str(PinnInputError.last) and "> 0" in str(PinnInputError.last)
+
+
+class _FixedGram:
+    """A stand-in objective whose Gram matrix is a fixed G (what the sketch PC calls)."""
+
+    def __init__(self, G: torch.Tensor) -> None:
+        self.G, self.n_params = G, G.shape[0]
+
+    def gram(self, theta, M):
+        return self.G @ M
+
+    def gram_form(self, theta, Q):
+        return Q.T @ self.G @ Q
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_warm_sketch_is_a_subspace_iteration(passes):
+    """With -pc_sketch_warm each sketch starts from the last kept basis: on a fixed G with a slowly
+    decaying spectrum the top eigenvalues converge over repeated sketches (subspace iteration),
+    where fresh Gaussian sketches of the same size stay at their first error."""
+    from pinntao.pc import SketchedPseudoInverse
+
+    P = 80
+    Q, _ = torch.linalg.qr(torch.randn(P, P, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
+    lam = 0.8 ** torch.arange(P, dtype=torch.float64)
+    obj = _FixedGram(Q @ torch.diag(lam) @ Q.T)
+    errors = {}
+    for warm in (False, True):
+        pc = SketchedPseudoInverse()
+        pc.opts = {o.name: o.default for o in pc.options.options.values()} | {
+            "rank": 8, "oversample": 4, "adaptive": False, "tol": 1e-300, "passes": passes, "warm": warm}
+        errs = []
+        for _ in range(8):
+            lr = pc.factor(obj, obj.G[:, 0])
+            pc.stats["factorizations"] += 1  # a new seed per sketch, as _refactor counts them
+            errs.append(float((lr.lam[:4] - lam[:4]).abs().max() / lam[0]))
+        errors[warm] = errs
+    assert errors[True][-1] < 1e-6 and errors[True][-1] < 1e-3 * errors[True][0]
+    assert min(errors[False]) > 100 * errors[True][-1]
+    torch.testing.assert_close(torch.tensor(errors[True][0]), torch.tensor(errors[False][0]))  # same first sketch

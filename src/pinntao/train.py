@@ -460,6 +460,8 @@ class Trainer:
         for key, val in (ctx.restart_state(self.tao) if hasattr(ctx, "restart_state") else {}).items():
             if isinstance(val, PETSc.Vec):
                 arrays[f"solver_{key}"] = self._theta_full(val)
+            elif isinstance(val, np.ndarray):  # replicated on every rank (a sketch PC's basis)
+                arrays[f"solver_{key}"] = val
             else:
                 scalars[key] = val
         meta = {

@@ -197,6 +197,8 @@ _SKETCH_OPTIONS = [
     Option("refresh", "int", 1, "re-sketch every k-th new linearisation point", check=positive, check_text="> 0"),
     Option("adaptive", "bool", True, "next sketch size = kept rank + oversampling (the paper's rule)"),
     Option("seed", "int", 0, "seed of the Gaussian test matrices (same on every rank)"),
+    Option("warm", "bool", False, "test matrix: the last factor's kept basis U, then fresh Gaussian columns (at "
+           "least -oversample): subspace iteration across iterations, instead of k fresh Gaussian columns"),
 ]
 
 
@@ -215,6 +217,8 @@ class SketchedPseudoInverse(_LowRankPC):
     def __init__(self) -> None:
         super().__init__()
         self.k = 0
+        #: the last factor's kept U (global P × r, the same on every rank): -pc_sketch_warm's test matrix
+        self.basis: Tensor | None = None
 
     def validate(self, opts: dict[str, Any]) -> None:
         check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], opts.get("passes", 2))
@@ -230,12 +234,25 @@ class SketchedPseudoInverse(_LowRankPC):
 
     def factor(self, obj: Any, theta: Tensor) -> LowRank:
         k = self.sketch_size(obj.n_params)
-        M = gaussian(obj.n_params, k, self.opts["seed"] + self.stats["factorizations"], theta)
-        lr = self.sketch(obj, theta, M)
+        lr = self.sketch(obj, theta, self.test_matrix(obj.n_params, k, theta))
+        if self.opts.get("warm"):
+            self.basis = lr.U
         if self.opts["adaptive"]:
             self.k = max(1, lr.rank + self.opts["oversample"])
         self.stats["sketch_size"] = k
         return lr
+
+    def test_matrix(self, P: int, k: int, like: Tensor) -> Tensor:
+        """k test columns: Gaussian (seeded by the count of factorisations), or with
+        ``-pc_sketch_warm`` the last kept basis first, then Gaussian columns. Started from the
+        dominant eigenspace at the previous θ, the sketch refines it as a subspace iteration
+        would (Halko, Martinsson & Tropp 2011, §4.5); the fresh columns find new directions."""
+        seed = self.opts["seed"] + self.stats["factorizations"]
+        U = self.basis if self.opts.get("warm") else None
+        r = 0 if U is None or U.shape[0] != P else min(U.shape[1], max(k - self.opts["oversample"], 0))
+        if r == 0:
+            return gaussian(P, k, seed, like)
+        return torch.cat([U[:, :r].to(like), gaussian(P, k - r, seed, like)], 1)
 
     def sketch(self, obj: Any, theta: Tensor, M: Tensor) -> LowRank:
         return randomized_eig(

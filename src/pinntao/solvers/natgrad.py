@@ -431,8 +431,12 @@ def pc_restart_state(tao: PETSc.TAO) -> dict[str, Any]:
     ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
     if ctx is None or not hasattr(ctx, "stats"):
         return {}
-    return {"pc_k": float(getattr(ctx, "k", 0)), "pc_factorizations": float(ctx.stats.get("factorizations", 0)),
-            "pc_changes": float(getattr(ctx, "_changes", 0))}
+    state: dict[str, Any] = {"pc_k": float(getattr(ctx, "k", 0)),
+                             "pc_factorizations": float(ctx.stats.get("factorizations", 0)),
+                             "pc_changes": float(getattr(ctx, "_changes", 0))}
+    if getattr(ctx, "basis", None) is not None:  # -pc_sketch_warm: the next test matrix starts from it
+        state["pc_basis"] = ctx.basis.detach().cpu().numpy()
+    return state
 
 
 def load_pc_restart_state(tao: PETSc.TAO, state: dict[str, Any]) -> None:
@@ -445,3 +449,6 @@ def load_pc_restart_state(tao: PETSc.TAO, state: dict[str, Any]) -> None:
         ctx.k = int(state["pc_k"])
     ctx.stats["factorizations"] = int(state["pc_factorizations"])
     ctx._changes = int(state["pc_changes"])
+    basis = np.asarray(state.get("pc_basis", []), dtype=np.float64)
+    if basis.ndim == 2 and hasattr(ctx, "basis"):  # another shape: the next sketch starts Gaussian
+        ctx.basis = torch.as_tensor(basis)
