@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -231,9 +232,9 @@ class Adaptation:
         #: the problem's own blocks (the causal weights live in obj.problem's interior residuals)
         self.base_problem = obj.problem
         self.history: dict[str, list] = {"weights": [], "resample": [], "resample_skipped": []}
-        #: its → the expected last iteration of the run (the Trainer's estimate from -tao_max_it and
-        #: -pinn_time_limit); None: -tao_max_it of the attached TAO
-        self.last_iteration: Any = None
+        #: its → the expected last iteration of the run; the Trainer puts its estimate from -tao_max_it
+        #: and -pinn_time_limit here
+        self.last_iteration: Callable[[int], float] = self._last_by_max_it
         self._settled: tuple[int, bool] = (-1, True)
         self.batch_info = {"size": self.batch, "every": int(opts.get("batch_every", 1)), "drawn": 0}
         self.tao: PETSc.TAO | None = None
@@ -260,15 +261,14 @@ class Adaptation:
         settle = self.opts["resample_every"] if settle < 0 else settle
         ok = True
         if settle:
-            if self.last_iteration is not None:
-                last = float(self.last_iteration(its))
-            elif self.tao is not None:
-                last = float(self.tao.getMaximumIterations() + self.its_offset)
-            else:
-                last = math.inf
+            last = float(self.last_iteration(its))
             ok = not max_flags(self.obj.mpi, [0.0 if its + settle <= last else 1.0])[0]
         self._settled = (its, ok)
         return ok
+
+    def _last_by_max_it(self, its: int) -> float:
+        """-tao_max_it of the attached TAO, counted from the first run (no end before attach)."""
+        return math.inf if self.tao is None else float(self.tao.getMaximumIterations() + self.its_offset)
 
     # -- events -----------------------------------------------------------------------------
     def _install(self, index: int | None = None) -> None:
