@@ -187,3 +187,12 @@ if [[ $group == ng_zoo_default_confirm ]]; then
   run --problems $ZOO_NG --methods sngd_sg,sngd --max-it 100000 --time-limit 20 --extra "$NG" --no-figures \
       --out bench-out/ng_zoo_default_confirm
 fi
+# issue 21, where low-discrepancy points help: the same sngd run on uniform, Halton and Sobol points, each
+# problem's recommended set-up otherwise (so the Fourier problems have their features), 20 s, seeds 0 and 1
+# (the second seed is the second run of the ordering; about 22 minutes)
+if [[ $group == sampling_zoo ]]; then
+  run --problems $ZOO_NG --recommended --method "uniform=-pinn_optimizer sngd -pinn_sampling uniform" \
+      --method "halton=-pinn_optimizer sngd -pinn_sampling halton" \
+      --method "sobol=-pinn_optimizer sngd -pinn_sampling sobol" --methods "" \
+      --seeds 0,1 --max-it 100000 --time-limit 20 --extra "$NG" --no-figures --out bench-out/sampling_zoo
+fi
