@@ -71,6 +71,32 @@ def test_annealed_weights_match_hand_computation():
     assert obj.loss_full(th) == pytest.approx(want, rel=1e-12)
 
 
+def test_annealed_weights_shared_by_kind():
+    """-pinn_weights_share kind: u(0) and u_t(0) (both of kind initial) get one λ from the gradient of
+    their summed loss, as the authors' Klein-Gordon code weights them; the boundary keeps its own."""
+    obj = tiny_objective("klein_gordon1d", layers=(5, 4), n_int=23, n_bnd=9)
+    theta = obj.gather(perturbed_theta(obj)).requires_grad_(True)
+    losses = _hand_block_losses(obj, theta)
+    hand = {k: torch.autograd.grad(v, theta, retain_graph=True)[0].detach().numpy() for k, v in losses.items()}
+    g_max = np.abs(hand["interior"]).max()
+    g_init = hand["initial"] + hand["initial_velocity"]
+    kinds = {b.name: b.kind for b in obj.problem.blocks}
+    lam = dict.fromkeys(kinds, 1.0)
+    th = theta.detach()
+    got = annealed_weights(block_gradients(obj, th, lam), kinds, lam, 0.9, share="kind")
+    assert got["initial"] == got["initial_velocity"] == pytest.approx(0.1 + 0.9 * g_max / np.abs(g_init).mean(),
+                                                                      rel=1e-12)
+    assert got["boundary"] == pytest.approx(0.1 + 0.9 * g_max / np.abs(hand["boundary"]).mean(), rel=1e-12)
+    apart = annealed_weights(block_gradients(obj, th, lam), kinds, lam, 0.9)  # one λ per block
+    assert apart["initial"] != pytest.approx(apart["initial_velocity"], rel=1e-3)
+    # the authors' denominator mean |∇(λ Σ L)| with the shared λ in force
+    set_points(obj, obj.problem.sample(obj.global_counts, obj.seed), got)
+    lam2 = got["initial"]
+    alt = annealed_weights(block_gradients(obj, th, got), kinds, got, 0.1, weighted_mean=True, share="kind")
+    want = 0.9 * lam2 + 0.1 * g_max / (lam2 * np.abs(g_init).mean())
+    assert alt["initial"] == alt["initial_velocity"] == pytest.approx(want, rel=1e-12)
+
+
 def test_batches_are_seeded_and_proportional():
     obj = tiny_objective("heat1d", layers=(4,), n_int=50, n_bnd=20)
     full = obj.problem.sample(obj.global_counts, obj.seed)

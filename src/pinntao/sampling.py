@@ -55,8 +55,11 @@ ADAPT_OPTIONS = [
            check_text="> 0"),
     Option("weights_alpha", "float", 0.9, "annealing: λ ← (1 − α)λ + αλ̂", check=lambda v: 0 < v <= 1,
            check_text="in (0, 1]"),
-    Option("weights_mean", "str", "unweighted", "annealing denominator: unweighted: mean |∇Lᵢ| (the paper and its "
-           "code); weighted: mean |∇(λᵢLᵢ)| (fixed point λ = √(max/mean), milder)", choices=["unweighted", "weighted"]),
+    Option("weights_mean", "str", "unweighted", "annealing denominator: unweighted: mean |∇Lᵢ| (the paper's text); "
+           "weighted: mean |∇(λᵢLᵢ)| (the authors' code; fixed point λ = √(max/mean), milder)",
+           choices=["unweighted", "weighted"]),
+    Option("weights_share", "str", "block", "annealing: one λ per block, or per kind (kind: boundary, initial, ...: "
+           "u(0) and u_t(0) share one, as in the authors' code)", choices=["block", "kind"]),
     Option("weights_min", "float", 0.0, "annealing: lower bound of every annealed λ (0: none); e.g. 1 keeps a "
            "boundary condition from being weighted below the PDE", check=nonnegative, check_text=">= 0"),
     Option("weights_max", "float", 0.0, "annealing: upper bound of every annealed λ (0: none)", check=nonnegative,
@@ -177,7 +180,7 @@ class Adaptation:
                    batch_size=256, batch_every=1)
 
     Keywords (defaults as the options of the same name, see docs/options.md): ``weights`` (none,
-    annealing), ``weights_every``, ``weights_alpha``, ``weights_mean``, ``batch_size`` (0: all
+    annealing), ``weights_every``, ``weights_alpha``, ``weights_mean``, ``weights_share``, ``batch_size`` (0: all
     points), ``batch_every``, ``resample`` (none, rad, redraw), ``resample_every``, ``rad_beta``, ``rad_c``,
     ``rad_pool``, ``resample_settle``, ``causal_slabs`` (0: off), ``causal_eps``, ``causal_every``, ``causal_delta``,
     ``causal_mode`` (causal, march), ``causal_march_tol``, ``causal_march_every``,
@@ -325,7 +328,8 @@ class Adaptation:
             before = weighted_loss_gradient(grads, losses, self.weights)[0]
             self.weights = annealed_weights(grads, self.kinds, self.weights, o["weights_alpha"],
                                             o.get("weights_mean") == "weighted",
-                                            (o.get("weights_min", 0.0), o.get("weights_max", 0.0) or math.inf))
+                                            (o.get("weights_min", 0.0), o.get("weights_max", 0.0) or math.inf),
+                                            o.get("weights_share", "block"))
             self.history["weights"].append({"iteration": its, **self.weights})
             #: (L before, L after, ∇L after) of the last weight update, for the TaoSetUpdate hook
             self.anneal_values = (before, *weighted_loss_gradient(grads, losses, self.weights))

@@ -5,8 +5,10 @@ problem weights. Every k iterations
 
     λ̂ᵢ = max_θ |∇_θ L_r| / mean_θ |∇_θ Lᵢ|,    λᵢ ← (1 − α) λᵢ + α λ̂ᵢ   (α = 0.9),
 
-so that no block's gradient is dwarfed by the PDE residual's. The paper's text and code take
-the mean of the *unweighted* block gradient (λᵢ outside the mean); that is what is done here.
+so that no block's gradient is dwarfed by the PDE residual's. The paper's text takes the mean of
+the *unweighted* block gradient (λᵢ outside the mean; the default here). The authors' code
+differentiates the weighted term λᵢLᵢ (``-pinn_weights_mean weighted``), keeps 0.9 of the old λ
+(α = 0.1 here) and gives u(0) and u_t(0) one λ (``-pinn_weights_share kind``).
 In pinntao λᵢ multiplies the block's scale √(wᵢ/Nᵢ) in r, so every solver sees the reweighted
 least-squares problem: for Gauss-Newton / natural gradient, G = JᵀWJ with W the block weights.
 """
@@ -63,22 +65,31 @@ def block_gradients(obj, theta: Tensor, multipliers: dict[str, float]) -> dict[s
 
 def annealed_weights(grads: dict[str, np.ndarray], kinds: dict[str, str], weights: dict[str, float],
                      alpha: float, weighted_mean: bool = False,
-                     bounds: tuple[float, float] = (0.0, math.inf)) -> dict[str, float]:
+                     bounds: tuple[float, float] = (0.0, math.inf), share: str = "block") -> dict[str, float]:
     """One update of Algorithm 1: new λ for every non-residual block (residual blocks keep 1).
-    ``weighted_mean``: the denominator is ``mean |∇(λᵢLᵢ)|`` (the issue's reading; fixed point
-    λ = √(max/mean)) instead of the paper's ``mean |∇Lᵢ|``. A block whose gradient vanishes keeps its λ.
-    ``bounds`` (λ_min, λ_max) clamps every new λ (``-pinn_weights_min`` / ``-pinn_weights_max``): a
-    floor keeps annealing from switching a boundary condition off."""
+    ``weighted_mean``: the denominator is ``mean |∇(λᵢLᵢ)|`` (the authors' code, which differentiates
+    the weighted term; fixed point λ = √(max/mean)) instead of the text's ``mean |∇Lᵢ|``. A block
+    whose gradient vanishes keeps its λ. ``share="kind"``: one λ per block kind (``boundary``,
+    ``initial``, …) from the gradient of the kind's summed loss, as the paper's codes weight
+    u(0) and u_t(0) together; ``"block"``: one λ per block. ``bounds`` (λ_min, λ_max) clamps every
+    new λ (``-pinn_weights_min`` / ``-pinn_weights_max``): a floor keeps annealing from switching a
+    boundary condition off."""
     residual = [g for name, g in grads.items() if kinds[name] == RESIDUAL_KIND]
     if not residual:
         return dict(weights)
     g_max = float(np.abs(np.sum(residual, axis=0)).max())
+    groups: dict[str, list[str]] = {}
+    for name in grads:
+        if kinds[name] != RESIDUAL_KIND:
+            groups.setdefault(kinds[name] if share == "kind" else name, []).append(name)
     out = dict(weights)
-    for name, g in grads.items():
-        if kinds[name] == RESIDUAL_KIND:
-            continue
-        mean = float(np.abs(g).mean()) * (weights[name] if weighted_mean else 1.0)
+    for names in groups.values():
+        lam = weights[names[0]]  # a shared group starts from (and keeps) one λ
+        g = np.sum([grads[n] * (weights[n] / lam if share == "kind" else 1.0) for n in names], axis=0)
+        mean = float(np.abs(g).mean()) * (lam if weighted_mean else 1.0)
+        new = lam
         if mean > 0 and np.isfinite(mean) and np.isfinite(g_max):
-            out[name] = (1.0 - alpha) * weights[name] + alpha * g_max / mean
-        out[name] = float(min(max(out[name], bounds[0]), bounds[1]))
+            new = (1.0 - alpha) * lam + alpha * g_max / mean
+        for n in names:
+            out[n] = float(min(max(new, bounds[0]), bounds[1]))
     return out
