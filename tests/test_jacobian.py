@@ -24,12 +24,16 @@ CASES = [
     ("anisotropic_poisson2d", "mlp", {}),  # mixed ∂²/∂x∂y
     ("cavity2d", "mlp", {}),  # 3 fields, 3 residual components per point
     ("cavity2d", "fourier_modified_mlp", {"ff_features": 2}),
+    ("anisotropic_poisson2d", "mlp", {"input_scale": "box"}),  # inputs mapped onto [-1, 1]^d, mixed
+    ("klein_gordon1d", "modified_mlp", {"input_scale": "box"}),
+    ("cavity2d", "mlp", {"input_scale": "box"}),
 ]
 
 
 def _residual(problem: str, arch: str, opts: dict, n: int = 6, seed: int = 0) -> tuple[Residual, torch.Tensor]:
     prob = get_problem(problem)
-    model = build_model(arch, prob.dim, (5, 5), "tanh", torch.float64, "cpu", out_dim=prob.fields, options=opts)
+    model = build_model(arch, prob.dim, (5, 5), "tanh", torch.float64, "cpu", out_dim=prob.fields, options=opts,
+                        box=(prob.domain.lo, prob.domain.hi))
     counts = {b.name: n for b in prob.blocks}
     res = Residual(prob, model, prob.sample(counts, seed), counts)
     gen = torch.Generator().manual_seed(seed + 1)

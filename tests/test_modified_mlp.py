@@ -36,6 +36,39 @@ def test_jet_matches_autograd(activation, dim):
     torch.testing.assert_close(one.du, ref.du, rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize("arch", ["mlp", "modified_mlp"])
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_input_map_jet_matches_autograd(arch, dim):
+    """-pinn_input_scale box: the jet in x (chain rule through x̃ = s(x − c)) equals nested autograd
+    of u(x), mixed pairs included, and the map sends the box's corners to ±1."""
+    lo, hi = [-1.0, 0.0, 2.0][:dim], [3.0, 0.5, 2.25][:dim]
+    model = build_model(arch, dim, (6, 6, 6), "tanh", torch.float64, "cpu", options={"input_scale": "box"},
+                        box=(lo, hi))
+    plain = build_model(arch, dim, (6, 6, 6), "tanh", torch.float64, "cpu")
+    theta = _theta(model)
+    lo_t, hi_t = torch.tensor(lo, dtype=torch.float64), torch.tensor(hi, dtype=torch.float64)
+    x = lo_t + (hi_t - lo_t) * torch.rand(13, dim, dtype=torch.float64)
+    mixed = tuple((i, j) for i in range(dim) for j in range(i + 1, dim))
+    fast = model.jet(theta, x, 2, mixed)
+    ref = autograd_jet(lambda p: model.u(theta, p[None])[0], x, 2, mixed)
+    for a, b in ((fast.u, ref.u), (fast.du, ref.du), (fast.d2u, ref.d2u), (fast.dmix, ref.dmix)):
+        if b is not None:
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12 * float(b.abs().max()))
+    # the same θ on the raw inputs is another function: u(x) = plain(2(x − lo)/(hi − lo) − 1)
+    torch.testing.assert_close(model.u(theta, x), plain.u(theta, 2 * (x - lo_t) / (hi_t - lo_t) - 1), rtol=0,
+                               atol=1e-14)
+    assert model.n_params == plain.n_params  # the map is fixed, not part of θ
+
+
+def test_input_map_refused_with_fourier_features():
+    with pytest.raises(PinnInputError, match="input_scale box: not with -pinn_arch fourier_mlp"):
+        build_model("fourier_mlp", 2, (4, 4), "tanh", torch.float64, "cpu", options={"input_scale": "box"},
+                    box=((0, 0), (1, 1)))
+    with pytest.raises(PinnInputError, match="hi > lo"):
+        build_model("mlp", 2, (4, 4), "tanh", torch.float64, "cpu", options={"input_scale": "box"},
+                    box=((0, 1), (1, 1)))
+
+
 def test_gates_matter():
     """The encoders change u (so the comparison above exercises the gated path)."""
     model = build_model("modified_mlp", 2, (5, 5), "tanh", torch.float64, "cpu")

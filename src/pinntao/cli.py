@@ -308,7 +308,8 @@ def run(opts: dict[str, Any], restart: tuple[dict, dict] | None = None) -> dict[
     counts = {k: opts[f"n_{k}"] for k in ("interior", "boundary", "initial") if opts.get(f"n_{k}")}
     check_memory(problem, tuple(layers), counts, opts, comm.tompi4py())  # before the network is allocated
     model = build_model(opts["arch"], problem.dim, layers, opts["activation"], torch.float64, device,
-                        out_dim=problem.fields, options=opts, seed=opts["seed"])
+                        out_dim=problem.fields, options=opts, seed=opts["seed"],
+                        box=(problem.domain.lo, problem.domain.hi))
     obj = PinnObjective(
         problem,
         model,

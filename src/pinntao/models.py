@@ -236,13 +236,44 @@ class FourierEmbedding(nn.Module):
         return e, de, d2e, me
 
 
+class InputMap(nn.Module):
+    """x̃ = s ⊙ (x − c), s = 2/(hi − lo), c = (lo + hi)/2: the domain's bounding box onto [−1, 1]^d
+    before the network (the input normalisation of Raissi et al.'s and the gradient-pathologies
+    paper's codes). Fixed (``requires_grad=False``, not in θ); jets take the chain rule
+    ∂/∂x_i = s_i ∂/∂x̃_i (:meth:`chain`)."""
+
+    def __init__(self, lo: Sequence[float], hi: Sequence[float]) -> None:
+        super().__init__()
+        lo_t, hi_t = (torch.as_tensor([float(v) for v in b], dtype=torch.float64) for b in (lo, hi))
+        if lo_t.shape != hi_t.shape or not bool((hi_t > lo_t).all()):
+            raise PinnInputError(f"-pinn_input_scale box: the bounding box {list(lo)}..{list(hi)} must have "
+                                 f"hi > lo on every axis")
+        self.shift = nn.Parameter(0.5 * (lo_t + hi_t), requires_grad=False)
+        self.scale = nn.Parameter(2.0 / (hi_t - lo_t), requires_grad=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.shift) * self.scale
+
+    @staticmethod
+    def chain(jet: Jet, s: Tensor) -> Jet:
+        """The jet in x from the jet in x̃ = s ⊙ (x − c): first derivatives × s_i, second × s_i s_j."""
+        du = None if jet.du is None else jet.du * s
+        d2u = None if jet.d2u is None else jet.d2u * (s * s)
+        dmix = None
+        if jet.dmix is not None:
+            dmix = jet.dmix * torch.stack([s[i] * s[j] for i, j in jet.mixed])
+        return Jet(jet.u, du, d2u, dmix, jet.mixed)
+
+
 class MLP(nn.Module):
     """Fully connected network R^d → R^m (m = ``out_dim`` fields) with a smooth activation and a
     forward jet. One output returns shape (n,), m outputs (n, m)."""
 
     def __init__(self, in_dim: int, hidden: Sequence[int], activation: str = "tanh", out_dim: int = 1,
-                 embedding: FourierEmbedding | None = None) -> None:
+                 embedding: FourierEmbedding | None = None, input_map: InputMap | None = None) -> None:
         super().__init__()
+        #: fixed map of the inputs onto [−1, 1]^d before everything else (None: the raw x)
+        self.input_map = input_map
         if embedding is not None and embedding.in_dim != in_dim:
             raise PinnInputError(f"the embedding is for inputs in R^{embedding.in_dim}, "
                                  f"the network's are in R^{in_dim}")
@@ -262,6 +293,7 @@ class MLP(nn.Module):
         self._act = ACTIVATIONS[activation]
 
     def forward(self, x: Tensor) -> Tensor:
+        x = x if self.input_map is None else self.input_map(x)
         h = x if self.embedding is None else self.embedding(x)
         for layer in self.layers[:-1]:
             h = self._act(layer(h))[0]
@@ -274,6 +306,18 @@ class MLP(nn.Module):
         return self.embedding is None or not self.embedding.B.requires_grad
 
     def jet_from_params(
+        self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
+        tape: list[TapeRecord] | None = None,
+    ) -> Jet:
+        """Values and input derivatives (pure up to ``order``, the ``mixed`` pairs at order 2) by the
+        forward jet of :meth:`_body_jet`, after the input map if there is one (its products with
+        the weights recorded on ``tape`` if given)."""
+        if self.input_map is None:
+            return self._body_jet(params, x, order, mixed, tape)
+        s = params["input_map.scale"]
+        return InputMap.chain(self._body_jet(params, (x - params["input_map.shift"]) * s, order, mixed, tape), s)
+
+    def _body_jet(
         self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
         tape: list[TapeRecord] | None = None,
     ) -> Jet:
@@ -361,6 +405,8 @@ EMBEDDING_OPTIONS = [
            "embedded, e.g. 0 for the time of an evolution problem (default: none)"),
     Option("ff_train", "bool", False, "fourier_*/multiscale_*: train the frequencies B (part of θ) instead of "
            "keeping them fixed"),
+    Option("input_scale", "str", "none", "network input: none (x itself) or box (x ↦ 2(x − lo)/(hi − lo) − 1: the "
+           "domain's bounding box onto [−1, 1]^d, fixed; mlp and modified_mlp)", choices=["none", "box"]),
 ]
 
 
@@ -403,8 +449,8 @@ class ModifiedMLP(MLP):
     """
 
     def __init__(self, in_dim: int, hidden: Sequence[int], activation: str = "tanh", out_dim: int = 1,
-                 embedding: FourierEmbedding | None = None) -> None:
-        super().__init__(in_dim, hidden, activation, out_dim, embedding)
+                 embedding: FourierEmbedding | None = None, input_map: InputMap | None = None) -> None:
+        super().__init__(in_dim, hidden, activation, out_dim, embedding, input_map)
         widths = {int(w) for w in hidden}
         if len(hidden) < 2 or len(widths) != 1:
             raise PinnInputError(f"modified_mlp needs at least 2 hidden layers of equal width, got {list(hidden)}")
@@ -414,6 +460,7 @@ class ModifiedMLP(MLP):
         self.v_in = nn.Linear(feat, width)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = x if self.input_map is None else self.input_map(x)
         x = x if self.embedding is None else self.embedding(x)
         u = self._act(self.u_in(x))[0]
         v = self._act(self.v_in(x))[0]
@@ -423,7 +470,7 @@ class ModifiedMLP(MLP):
             h = u + z * (v - u)  # (1 − Z) ⊙ U + Z ⊙ V
         return _squeeze_out(self.layers[-1](h), self.out_dim)
 
-    def jet_from_params(
+    def _body_jet(
         self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
         tape: list[TapeRecord] | None = None,
     ) -> Jet:
@@ -606,13 +653,24 @@ def build_mlp(
 def build_model(
     arch: str, in_dim: int, hidden: Sequence[int], activation: str, dtype: torch.dtype, device: str | torch.device,
     out_dim: int = 1, options: dict[str, Any] | None = None, seed: int = 0,
+    box: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> FlatModel:
     """The ``-pinn_arch`` network with ``out_dim`` fields, bound to a flat θ: an MLP or the modified
     MLP, after Fourier features for the ``fourier_*``/``multiscale_*`` kinds (their ``-pinn_ff_*``
-    ``options``; random frequencies drawn from ``seed``)."""
+    ``options``; random frequencies drawn from ``seed``), after the map of the bounding box ``box``
+    (lo, hi) onto [−1, 1]^d when ``options`` has ``input_scale`` box."""
     if arch not in ARCHITECTURES:
         raise PinnInputError(f"-pinn_arch: unknown architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+    opts = options or {}
     kind, _, body = arch.partition("_") if arch.startswith(("fourier_", "multiscale_")) else ("", "", arch)
-    emb = fourier_embedding(kind, in_dim, options or {}, seed) if kind else None
+    emb = fourier_embedding(kind, in_dim, opts, seed) if kind else None
+    imap = None
+    if opts.get("input_scale", "none") == "box":
+        if kind:
+            raise PinnInputError(f"-pinn_input_scale box: not with -pinn_arch {arch} (its frequencies are in the "
+                                 f"problem's coordinates); allowed: mlp, modified_mlp")
+        if box is None:
+            raise PinnInputError("-pinn_input_scale box: no bounding box given to build_model(box=(lo, hi))")
+        imap = InputMap(*box)
     cls = ModifiedMLP if body == "modified_mlp" else MLP
-    return FlatModel(cls(in_dim, hidden, activation, out_dim, emb), dtype=dtype, device=device)
+    return FlatModel(cls(in_dim, hidden, activation, out_dim, emb, imap), dtype=dtype, device=device)

@@ -71,7 +71,7 @@ def field_figure(reports: list[dict[str, Any]], out: Path, path: Path) -> None:
     prob = get_problem(rep["problem"])
     model = build_model(rep.get("arch", "mlp"), prob.dim, rep["layers"], rep.get("activation", "tanh"),
                         torch.float64, "cpu", out_dim=prob.fields, options=rep.get("embedding"),
-                        seed=rep.get("seed", 0))
+                        seed=rep.get("seed", 0), box=(prob.domain.lo, prob.domain.hi))
     th = torch.as_tensor(theta, dtype=torch.float64)
     x = torch.as_tensor(prob.eval_points(), dtype=torch.float64)
     with torch.no_grad():  # a system shows the compared quantity (e.g. the velocity magnitude)
