@@ -85,6 +85,14 @@ if [[ $group == all || $group == i10_kg_long ]]; then  # the same, 10,000 iterat
       --max-it 10000 --max-it-first-order 10000 --time-limit 900 --extra "-pinn_batch_size 256 -pinn_threads 1" \
       --out bench-out/i10_kg_long
 fi
+if [[ $group == all || $group == kg_code ]]; then  # the authors' code's annealing + input map (KG's recommended set-up)
+  CODE="-pinn_optimizer adam -pinn_arch modified_mlp -pinn_input_scale box -pinn_weights annealing -pinn_weights_mean weighted"
+  CODE+=" -pinn_weights_alpha 0.1 -pinn_weights_share kind"
+  run --problems klein_gordon1d --methods adam --method "code=$CODE" \
+      --method "code_points=$CODE -pinn_n_boundary 2000 -pinn_n_initial 1000" --seeds 0,1 \
+      --max-it 10000 --max-it-first-order 10000 --time-limit 900 --extra "-pinn_batch_size 256 -pinn_threads 1" \
+      --out bench-out/kg_code
+fi
 if [[ $group == all || $group == i10_burgers ]]; then  # the SAV paper's Burgers: 5×32 tanh, C = 1e4, λ = 4
   SAV="-tao_sav_C 1e4 -tao_sav_lambda 4"
   M=(--methods adam --method "adam_lr1e-2=-pinn_optimizer adam -tao_adam_lr 1e-2"

@@ -33,11 +33,41 @@ class _DB:
 
 
 def test_applied_where_the_user_gave_none():
-    db = _DB(pinn_problem="klein_gordon1d", pinn_arch="mlp")
+    db = _DB(pinn_problem="klein_gordon1d", pinn_n_boundary="50")
     applied = dict(apply_recommended(db))
-    assert "pinn_arch" not in applied and db.kv["pinn_arch"] == "mlp"  # the user's value wins
-    assert applied == {k: v for k, v in RECOMMENDED["klein_gordon1d"].items() if k != "pinn_arch"}
+    assert "pinn_n_boundary" not in applied and db.kv["pinn_n_boundary"] == "50"  # the user's value wins
+    assert applied == {k: v for k, v in RECOMMENDED["klein_gordon1d"].items() if k != "pinn_n_boundary"}
     assert all(db.kv[k] == v for k, v in applied.items())
+
+
+def test_a_chosen_architecture_keeps_the_input_map_out():
+    """The input map is refused with the Fourier architectures: a user's -pinn_arch must not meet a
+    recommended -pinn_input_scale box and end in an error it never asked for."""
+    db = _DB(pinn_problem="klein_gordon1d", pinn_arch="fourier_mlp")
+    applied = dict(apply_recommended(db))
+    assert RECOMMENDED["klein_gordon1d"]["pinn_input_scale"] == "box"
+    assert "pinn_input_scale" not in applied and "pinn_input_scale" not in db.kv
+    assert applied["pinn_weights"] == "annealing"
+    out = run_pinntao("-pinn_problem", "klein_gordon1d", "-pinn_arch", "fourier_mlp", "-pinn_layers", "4",
+                      "-pinn_n_interior", "20", "-pinn_n_boundary", "8", "-pinn_n_initial", "8", "-tao_max_it", "1",
+                      "-pinn_optimizer_view", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "recommended set-up applied: -pinn_weights annealing" in out.stdout
+    assert "input_scale" not in out.stdout and "batch_size" not in out.stdout  # 44 points: no batch of 256
+
+
+def test_a_recommended_batch_steps_aside_for_fewer_points():
+    """KG's batch of 256 fits its own counts (2000 + 2000 + 2 × 1000) and the problem's defaults with
+    a user's boundary count, not a user's 20 + 8 + 2 × 8 points (an error about -pinn_batch_size,
+    which the user never gave)."""
+    assert RECOMMENDED["klein_gordon1d"]["pinn_batch_size"] == "256"
+    assert dict(apply_recommended(_DB(pinn_problem="klein_gordon1d")))["pinn_batch_size"] == "256"
+    db = _DB(pinn_problem="klein_gordon1d", pinn_n_interior="20", pinn_n_boundary="8", pinn_n_initial="8")
+    assert "pinn_batch_size" not in dict(apply_recommended(db)) and "pinn_batch_size" not in db.kv
+    db = _DB(pinn_problem="klein_gordon1d", pinn_n_interior="200", pinn_n_boundary="40")  # 200 + 40 + 2 × 1000
+    assert dict(apply_recommended(db))["pinn_batch_size"] == "256"
+    db = _DB(pinn_problem="klein_gordon1d", pinn_n_interior="100", pinn_n_boundary="40", pinn_n_initial="50")
+    assert "pinn_batch_size" not in dict(apply_recommended(db))  # 240 points
 
 
 def test_a_chosen_solver_keeps_the_recommended_optimizer_out():

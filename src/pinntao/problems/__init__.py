@@ -53,6 +53,12 @@ RECOMMENDED: dict[str, dict[str, str]] = {
 }
 
 
+#: entries that configure a choice the user may make: they step aside when the user made it (a
+#: chosen solver sets its own steps; a chosen architecture its own inputs; the input map is refused
+#: with the Fourier architectures, whose frequencies are in the problem's coordinates)
+STEPS_ASIDE: dict[str, str] = {"pinn_optimizer": "tao_type", "pinn_input_scale": "pinn_arch"}
+
+
 def recommended_values(name: str, params: dict[str, float] | None = None) -> dict[str, str]:
     """Problem ``name``'s recommended options with their values for the given parameters: an entry
     may name the problem's parameters (``"{a1:g},{a2:g}"``: Helmholtz's wave numbers as Fourier
@@ -66,8 +72,10 @@ def apply_recommended(
     db: Any, default_problem: str = "poisson2d", params: Callable[[str], dict[str, float]] | None = None
 ) -> list[tuple[str, str]]:
     """Write the chosen problem's recommended options that the user has not given into the PETSc
-    options database ``db``; return those written. Off with ``-pinn_recommended 0``. The optimizer
-    steps aside when the user chose a solver (``-tao_type``), as a Trainer's default preset does.
+    options database ``db``; return those written. Off with ``-pinn_recommended 0``. An entry of
+    :data:`STEPS_ASIDE` steps aside when the user gave the option it configures: the optimizer for a
+    chosen solver (``-tao_type``), as a Trainer's default preset does; the input map for a chosen
+    ``-pinn_arch``. A recommended batch size steps aside where the run's point counts are fewer.
     ``params(name)`` reads the user's problem parameters (``-pinn_param_*``) for entries built from them."""
     if db.hasName("pinn_recommended") and db.getString("pinn_recommended", "").lower() in ("0", "false", "no", "off"):
         return []
@@ -75,12 +83,34 @@ def apply_recommended(
     if name not in RECOMMENDED:
         return []
     applied = []
-    for key, value in recommended_values(name, params(name) if params else None).items():
-        if db.hasName(key) or (key == "pinn_optimizer" and db.hasName("tao_type")):
+    given = params(name) if params else None
+    values = recommended_values(name, given)
+    chosen = {key for key in STEPS_ASIDE.values() if db.hasName(key)}  # the user's, before any is written
+    for key, value in values.items():
+        if db.hasName(key) or STEPS_ASIDE.get(key) in chosen:
+            continue
+        if key == "pinn_batch_size" and not _batch_fits(int(value), name, given, db, values):
             continue
         db.setValue(key, value)
         applied.append((key, value))
     return applied
+
+
+def _batch_fits(size: int, name: str, params: dict[str, float] | None, db: Any, values: dict[str, str]) -> bool:
+    """Whether a recommended mini-batch of ``size`` points fits the point counts the run will have
+    (the user's ``-pinn_n_*``, else the set-up's, else the problem's): between one point per block
+    and all of them. A user's own counts below it make the batch step aside (all points each
+    iteration) instead of ending in an error about an option the user never gave."""
+    problem = get_problem(name, params)
+
+    def count(kind: str) -> int:
+        key = f"pinn_n_{kind}"
+        text = db.getString(key, "") if db.hasName(key) else values.get(key, "")
+        try:
+            return int(text) if text else int(problem.default_counts.get(kind, 0))
+        except ValueError:  # a malformed count is reported by its option, later
+            return size
+    return len(problem.blocks) <= size <= sum(count(b.kind) for b in problem.blocks)
 
 
 def recommended_text(name: str) -> str:
