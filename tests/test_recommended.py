@@ -126,11 +126,11 @@ def test_cli_view_lists_the_set_up_and_the_user_wins(tmp_path):
             "-pinn_n_initial", "4", "-tao_max_it", "1", "-pinn_optimizer_view"]
     out = run_pinntao(*args, timeout=300)
     assert out.returncode == 0, out.stderr
-    redraw = "-pinn_sampling halton -pinn_resample redraw -pinn_resample_every 100"
-    assert f"recommended set-up applied: {redraw} -pinn_optimizer sngd" in out.stdout
+    points = "-pinn_sampling halton -pinn_resample rad -pinn_resample_every 100"
+    assert f"recommended set-up applied: {points} -pinn_optimizer sngd" in out.stdout
     mine = run_pinntao(*args, "-pinn_optimizer", "adam", timeout=300)
     assert mine.returncode == 0, mine.stderr
-    assert f"recommended set-up applied: {redraw}\n" in mine.stdout
+    assert f"recommended set-up applied: {points}\n" in mine.stdout
     assert "pinn_optimizer adam" in mine.stdout
     off = run_pinntao(*args, "-pinn_recommended", "0", timeout=300)
     assert off.returncode == 0, off.stderr
