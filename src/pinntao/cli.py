@@ -228,7 +228,7 @@ def check_memory(problem: Any, layers: tuple[int, ...], counts: dict[str, int], 
 
     from . import memory
 
-    n_points = sum(int(counts.get(b.kind, problem.default_counts.get(b.kind, 0))) for b in problem.blocks)
+    n_points = problem.n_points(counts)
     db = PETSc.Options()
     from .presets import preset_options
 

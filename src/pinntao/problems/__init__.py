@@ -102,15 +102,14 @@ def _batch_fits(size: int, name: str, params: dict[str, float] | None, db: Any, 
     and all of them. A user's own counts below it make the batch step aside (all points each
     iteration) instead of ending in an error about an option the user never gave."""
     problem = get_problem(name, params)
-
-    def count(kind: str) -> int:
+    counts = {}
+    for kind in problem.kinds:
         key = f"pinn_n_{kind}"
-        text = db.getString(key, "") if db.hasName(key) else values.get(key, "")
         try:
-            return int(text) if text else int(problem.default_counts.get(kind, 0))
-        except ValueError:  # a malformed count is reported by its option, later
-            return size
-    return len(problem.blocks) <= size <= sum(count(b.kind) for b in problem.blocks)
+            counts[kind] = int(db.getString(key, "") if db.hasName(key) else values.get(key, ""))
+        except ValueError:  # none given (the problem's default) or malformed (its option says so, later)
+            pass
+    return len(problem.blocks) <= size <= problem.n_points(counts)
 
 
 def recommended_text(name: str) -> str:

@@ -148,6 +148,10 @@ class Problem:
     def kinds(self) -> list[str]:
         return sorted({b.kind for b in self.blocks})
 
+    def n_points(self, counts: dict[str, int]) -> int:
+        """Collocation points over all blocks: each block takes its kind's count, else the default."""
+        return sum(int(counts.get(b.kind, self.default_counts.get(b.kind, 0))) for b in self.blocks)
+
     def sample(self, counts: dict[str, int], seed: int, sampling: str = "uniform") -> dict[str, np.ndarray]:
         """Global collocation points of every block: a function of (counts, seed) only."""
         rng = np.random.default_rng(seed)
