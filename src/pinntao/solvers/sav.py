@@ -46,8 +46,8 @@ class SAV(Solver):
             Option("dt", "float", 1e-2, "time step Δt (A-SAV: the base step of Δt̂ = Δt/√(v̂+ε))",
                    check=positive, check_text="> 0"),
             Option("C", "float", 1.0, "SAV constant C in r = √(L + C)", check=positive, check_text="> 0"),
-            Option("lambda", "float", 4.0, "λ of the linear operator 𝓛 = λI or λG (A-SAV with 𝓛 = λI steps as "
-                   "Adam with ε = λΔt; 0: Adam-like)", check=nonnegative, check_text=">= 0"),
+            Option("lambda", "float", 4.0, "λ of the linear operator 𝓛 = λI or λG (A-SAV with 𝓛 = λI and a "
+                   "large C steps as Adam with ε = λΔt; 0: Adam-like)", check=nonnegative, check_text=">= 0"),
             Option("operator", "str", "identity", "identity: 𝓛 = λI; gram: 𝓛 = λG applied by the KSP "
                    "-tao_sav_ksp_* (default preonly + pinntao.pc.ProximalPC)", choices=list(SAV_OPERATORS)),
             Option("eta", "float", 0.99, "RelSAV relaxation η of the energy bound", check=lambda v: 0 < v <= 1,
