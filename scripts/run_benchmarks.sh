@@ -199,15 +199,15 @@ fi
 # 12,288 Halton rows and the 4×32 network (P = 3,297), full batch against batches of 4,096 and 2,048 rows
 # (a fresh batch every 10 iterations), 120 s each, 1 rank × 1 thread, quiet machine (about 6 minutes)
 MB="-pinn_threads 1 -pinn_layers 32,32,32,32 -pinn_n_interior 10240 -pinn_n_boundary 1024 -pinn_n_initial 1024 -pinn_sampling halton"
+MB_RUN=(--problems burgers1d --methods sngd
+        --method "sngd_b4096=-pinn_optimizer sngd -pinn_batch_size 4096 -pinn_batch_every 10"
+        --method "sngd_b2048=-pinn_optimizer sngd -pinn_batch_size 2048 -pinn_batch_every 10"
+        --max-it 100000 --time-limit 120 --extra "$MB")
 if [[ $group == ng_minibatch ]]; then
-  run --problems burgers1d --methods sngd --method "sngd_b4096=-pinn_optimizer sngd -pinn_batch_size 4096 -pinn_batch_every 10" \
-      --method "sngd_b2048=-pinn_optimizer sngd -pinn_batch_size 2048 -pinn_batch_every 10" --max-it 100000 \
-      --time-limit 120 --extra "$MB" --out bench-out/ng_minibatch
+  run "${MB_RUN[@]}" --out bench-out/ng_minibatch
 fi
 if [[ $group == ng_minibatch_confirm ]]; then  # the ordering on a second seed
-  run --problems burgers1d --methods sngd --method "sngd_b4096=-pinn_optimizer sngd -pinn_batch_size 4096 -pinn_batch_every 10" \
-      --method "sngd_b2048=-pinn_optimizer sngd -pinn_batch_size 2048 -pinn_batch_every 10" --max-it 100000 \
-      --time-limit 120 --seeds 1 --extra "$MB" --out bench-out/ng_minibatch_confirm
+  run "${MB_RUN[@]}" --seeds 1 --out bench-out/ng_minibatch_confirm
 fi
 # issue 21, where low-discrepancy points help: the same sngd run on uniform, Halton and Sobol points, each
 # problem's recommended set-up otherwise (so the Fourier problems have their features), 20 s, seeds 0 and 1
