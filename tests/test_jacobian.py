@@ -115,3 +115,32 @@ def test_gram_from_taped_jacobian_on_two_blocks_of_points():
     theta = model.initial_theta(4)
     eye = torch.eye(model.n_params, dtype=torch.float64)
     np.testing.assert_allclose(obj.gram(theta, eye).numpy(), free.gram(theta, eye).numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "c", "o", "i"), [(300, 4, 32, 32), (40, 5, 20, 17), (40, 7, 20, 20), (40, 3, 20, 2)])
+def test_outer_sum_writes_the_summed_outer_products_into_its_column_block(n, c, o, i):
+    """The row-chunked broadcast path (wide inputs, few channels; 300 rows = two chunks, the last
+    partial) and the bmm path write Σ_c dz[n, c]ᵀ a[n, c] into a strided block of J, nothing else."""
+    from pinntao.residual import _outer_sum
+
+    gen = torch.Generator().manual_seed(3)
+    dz = torch.randn(n, c, o, generator=gen, dtype=torch.float64)
+    a = torch.randn(n, c, i, generator=gen, dtype=torch.float64)
+    J = torch.full((n, o * i + 9), 7.0, dtype=torch.float64)
+    _outer_sum(dz, a, J[:, 4:4 + o * i])
+    ref = torch.einsum("nco,nci->noi", dz, a).reshape(n, o * i)
+    torch.testing.assert_close(J[:, 4:4 + o * i], ref, rtol=1e-13, atol=1e-13)
+    assert bool((J[:, :4] == 7.0).all()) and bool((J[:, 4 + o * i:] == 7.0).all())
+
+
+def test_taped_jacobian_equals_autograd_with_wide_layers():
+    """Layers of width ≥ 16 take the chunked assembly: still autograd's J."""
+    prob = get_problem("burgers1d")
+    model = build_model("mlp", prob.dim, (16, 18), "tanh", torch.float64, "cpu", out_dim=prob.fields, options={},
+                        box=(prob.domain.lo, prob.domain.hi))
+    counts = {b.name: 5 for b in prob.blocks}
+    res = Residual(prob, model, prob.sample(counts, 0), counts)
+    theta = model.initial_theta(0)
+    J_ref = torch.func.jacrev(res)(theta)
+    np.testing.assert_allclose(res.jacobian(theta).numpy(), J_ref.numpy(), rtol=0,
+                               atol=1e-12 * float(J_ref.abs().max()))
