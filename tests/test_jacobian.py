@@ -117,11 +117,16 @@ def test_gram_from_taped_jacobian_on_two_blocks_of_points():
     np.testing.assert_allclose(obj.gram(theta, eye).numpy(), free.gram(theta, eye).numpy(), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize(("n", "c", "o", "i"), [(300, 4, 32, 32), (40, 5, 20, 17), (40, 7, 20, 20), (40, 3, 20, 2)])
-def test_outer_sum_writes_the_summed_outer_products_into_its_column_block(n, c, o, i):
-    """The row-chunked broadcast path (wide inputs, few channels; 300 rows = two chunks, the last
-    partial) and the bmm path write Σ_c dz[n, c]ᵀ a[n, c] into a strided block of J, nothing else."""
+@pytest.mark.parametrize(("n", "c", "o", "i"), [(1100, 4, 32, 32), (40, 5, 20, 17), (40, 7, 20, 20), (40, 3, 20, 2)])
+def test_outer_sum_writes_the_summed_outer_products_into_its_column_block(n, c, o, i, monkeypatch):
+    """The row-chunked broadcast path (wide inputs, few channels; 1,100 rows of a 32 × 32 layer =
+    five chunks, the last partial) and the bmm path write Σ_c dz[n, c]ᵀ a[n, c] into a strided
+    block of J, nothing else."""
+    import pinntao.residual as residual
     from pinntao.residual import _outer_sum
+
+    if n < 1000:
+        monkeypatch.setattr(residual, "CHUNKED_MIN_ENTRIES", 0)  # small blocks: the chunked path too
 
     gen = torch.Generator().manual_seed(3)
     dz = torch.randn(n, c, o, generator=gen, dtype=torch.float64)
@@ -133,8 +138,11 @@ def test_outer_sum_writes_the_summed_outer_products_into_its_column_block(n, c, 
     assert bool((J[:, :4] == 7.0).all()) and bool((J[:, 4 + o * i:] == 7.0).all())
 
 
-def test_taped_jacobian_equals_autograd_with_wide_layers():
-    """Layers of width ≥ 16 take the chunked assembly: still autograd's J."""
+def test_taped_jacobian_equals_autograd_with_wide_layers(monkeypatch):
+    """Layers of width ≥ 16 take the chunked assembly (forced at this size): still autograd's J."""
+    import pinntao.residual as residual
+
+    monkeypatch.setattr(residual, "CHUNKED_MIN_ENTRIES", 0)
     prob = get_problem("burgers1d")
     model = build_model("mlp", prob.dim, (16, 18), "tanh", torch.float64, "cpu", out_dim=prob.fields, options={},
                         box=(prob.domain.lo, prob.domain.hi))

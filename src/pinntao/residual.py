@@ -179,16 +179,22 @@ class Residual:
         return vmap(lambda c: jvp(g, (theta,), (c,))[1], in_dims=1, out_dims=1)(v)
 
 
+#: column blocks of J with at least this many entries (and inputs ≥ 16 wide, ≤ 6 channels) are
+#: assembled in row chunks by broadcast multiply-adds instead of bmm (see :func:`_outer_sum`)
+CHUNKED_MIN_ENTRIES = 1 << 20
+
+
 def _outer_sum(dz: Tensor, a: Tensor, out: Tensor) -> None:
     """out[n] = Σ_c dz[n, c]ᵀ a[n, c] flattened, written into the (n, o·i) column block ``out`` of J.
 
-    A wide layer goes in row chunks of about 2 MiB, one broadcast multiply-add per channel
+    A large block goes in row chunks of about 2 MiB, one broadcast multiply-add per channel
     straight into J: the n small products of ``bmm`` and the copy of its result cost 3× as much
-    at 12,288 rows and a 32 × 32 layer. Narrow inputs or many channels keep ``bmm``, faster there.
+    at 12,288 rows and a 32 × 32 layer. Small blocks, narrow inputs or many channels keep ``bmm``,
+    faster there (1,020 rows and a 20 × 20 layer).
     """
     n, c, o = dz.shape
     i = a.shape[-1]
-    if i < 16 or c > 6:
+    if i < 16 or c > 6 or n * o * i < CHUNKED_MIN_ENTRIES:
         out.copy_(torch.bmm(dz.transpose(1, 2), a).reshape(n, o * i))
         return
     blocks = out.view(n, o, i)
