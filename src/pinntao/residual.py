@@ -153,7 +153,7 @@ class Residual:
         """out[n, k, θ-slice of W] = Σ_records δ_kᵀ a (bmm), out[n, k, slice of b] = Σ δ_k."""
         n = out.shape[0]
         # the inputs a of each weight's products, the same for every residual component k
-        inputs = {nm: torch.cat([_channels(tape[i][1], n) for i in recs], 1) for nm, recs in by_name.items()}
+        inputs = {nm: _cat1([_channels(tape[i][1], n) for i in recs]) for nm, recs in by_name.items()}
         for k, deltas in enumerate(adjoints):
             cols, start = out[:, k], 0
             for nm, size in zip(self.model.names, self.model.sizes, strict=True):
@@ -162,7 +162,7 @@ class Residual:
                     parts = [_channels(deltas[i], n, z=tape[i][2]).sum(1) for i in recs if tape[i][3]]
                     cols[:, start:start + size] = torch.stack(parts).sum(0) if parts else 0.0
                 else:
-                    dz = torch.cat([_channels(deltas[i], n, z=tape[i][2]) for i in recs], 1)
+                    dz = _cat1([_channels(deltas[i], n, z=tape[i][2]) for i in recs])
                     _outer_sum(dz, inputs[nm], cols[:, start:start + size])
                 start += size
 
@@ -204,6 +204,11 @@ def _outer_sum(dz: Tensor, a: Tensor, out: Tensor) -> None:
         torch.mul(d[:, 0, :, None], x[:, 0, None, :], out=block)
         for k in range(1, c):
             block.addcmul_(d[:, k, :, None], x[:, k, None, :])
+
+
+def _cat1(parts: list[Tensor]) -> Tensor:
+    """The channel blocks of one weight side by side; a single block as it is (no copy)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
 
 
 def _channels(t: Tensor | None, n: int, z: Tensor | None = None) -> Tensor:
