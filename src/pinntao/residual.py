@@ -179,8 +179,8 @@ class Residual:
         return vmap(lambda c: jvp(g, (theta,), (c,))[1], in_dims=1, out_dims=1)(v)
 
 
-#: column blocks of J with at least this many entries (and inputs ≥ 16 wide, ≤ 6 channels) are
-#: assembled in row chunks by broadcast multiply-adds instead of bmm (see :func:`_outer_sum`)
+#: column blocks of J on the CPU with at least this many entries (and inputs ≥ 16 wide, ≤ 6
+#: channels) are assembled in row chunks by broadcast multiply-adds instead of bmm (:func:`_outer_sum`)
 CHUNKED_MIN_ENTRIES = 1 << 20
 
 
@@ -190,11 +190,12 @@ def _outer_sum(dz: Tensor, a: Tensor, out: Tensor) -> None:
     A large block goes in row chunks of about 2 MiB, one broadcast multiply-add per channel
     straight into J: the n small products of ``bmm`` and the copy of its result cost 3× as much
     at 12,288 rows and a 32 × 32 layer. Small blocks, narrow inputs or many channels keep ``bmm``,
-    faster there (1,020 rows and a 20 × 20 layer).
+    faster there (1,020 rows and a 20 × 20 layer), and so does a GPU (the chunks are sized for a
+    CPU cache; there they would be many small kernel launches).
     """
     n, c, o = dz.shape
     i = a.shape[-1]
-    if i < 16 or c > 6 or n * o * i < CHUNKED_MIN_ENTRIES:
+    if i < 16 or c > 6 or n * o * i < CHUNKED_MIN_ENTRIES or out.device.type != "cpu":
         out.copy_(torch.bmm(dz.transpose(1, 2), a).reshape(n, o * i))
         return
     blocks = out.view(n, o, i)
