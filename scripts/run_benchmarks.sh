@@ -199,10 +199,10 @@ fi
 # 12,288 Halton rows and the 4×32 network (P = 3,297), full batch against batches of 4,096 and 2,048 rows
 # (a fresh batch every 10 iterations), 120 s each, 1 rank × 1 thread, quiet machine (about 6 minutes)
 MB="-pinn_threads 1 -pinn_layers 32,32,32,32 -pinn_n_interior 10240 -pinn_n_boundary 1024 -pinn_n_initial 1024 -pinn_sampling halton"
+MB_LIMITS=(--max-it 100000 --time-limit 120 --extra "$MB")
 B4096="sngd_b4096=-pinn_optimizer sngd -pinn_batch_size 4096 -pinn_batch_every 10"
 MB_RUN=(--problems burgers1d --methods sngd --method "$B4096"
-        --method "sngd_b2048=-pinn_optimizer sngd -pinn_batch_size 2048 -pinn_batch_every 10"
-        --max-it 100000 --time-limit 120 --extra "$MB")
+        --method "sngd_b2048=-pinn_optimizer sngd -pinn_batch_size 2048 -pinn_batch_every 10" "${MB_LIMITS[@]}")
 if [[ $group == ng_minibatch ]]; then
   run "${MB_RUN[@]}" --out bench-out/ng_minibatch
 fi
@@ -214,8 +214,7 @@ fi
 # rows, the cap and the warm one-pass sketch on both cores (mpiexec -n 2), seeds 0 and 1 (9 + 7 minutes)
 CAP256="sngd_cap256=-pinn_optimizer sngd -tao_ng_pc_sketch_max_rank 256"
 CAP_RUN=(--problems burgers1d --methods sngd --method "$CAP256"
-         --method "sngd_cap128=-pinn_optimizer sngd -tao_ng_pc_sketch_max_rank 128"
-         --max-it 100000 --time-limit 120 --extra "$MB")
+         --method "sngd_cap128=-pinn_optimizer sngd -tao_ng_pc_sketch_max_rank 128" "${MB_LIMITS[@]}")
 WARM1="sngd_warm1=-pinn_optimizer sngd -tao_ng_pc_sketch_warm 1 -tao_ng_pc_sketch_passes 1"
 if [[ $group == ng_rankcap ]]; then
   run "${CAP_RUN[@]}" --method "$WARM1" --out bench-out/ng_rankcap
@@ -223,8 +222,7 @@ fi
 if [[ $group == ng_rankcap_confirm ]]; then
   run "${CAP_RUN[@]}" --seeds 1 --out bench-out/ng_rankcap_confirm
 fi
-NP2_RUN=(--problems burgers1d --np 2 --methods sngd --method "$B4096" --method "$CAP256"
-         --max-it 100000 --time-limit 120 --extra "$MB")
+NP2_RUN=(--problems burgers1d --np 2 --methods sngd --method "$B4096" --method "$CAP256" "${MB_LIMITS[@]}")
 if [[ $group == ng_minibatch_np2 ]]; then
   run "${NP2_RUN[@]}" --method "$WARM1" --out bench-out/ng_minibatch_np2
 fi
