@@ -279,11 +279,36 @@ class PinnObjective:
     def loss_full(self, theta: Tensor) -> float:
         return float(self._sum(self.residual.loss(theta).reshape(1))[0])
 
-    def losses_along(self, theta: Tensor, d: Tensor, etas: Tensor) -> np.ndarray:
-        """L(θ − η d) for every η at once (vmap over the step lengths), summed over ranks."""
+    def losses_along(self, theta: Tensor, d: Tensor, etas: Tensor, a: Tensor | None = None) -> np.ndarray:
+        """L(θ − η d) (or L(θ − η d − ½η² a) on a parabola) for every η at once (vmap over the step
+        lengths), summed over ranks."""
         with events.RESIDUAL:
-            local = torch.func.vmap(lambda e: self.residual.loss(theta - e * d))(etas)
+            if a is None:
+                local = torch.func.vmap(lambda e: self.residual.loss(theta - e * d))(etas)
+            else:
+                local = torch.func.vmap(lambda e: self.residual.loss(theta - e * d - (0.5 * e * e) * a))(etas)
             return self._sum(local)
+
+    def second_derivative_along(self, theta: Tensor, d: Tensor, h: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """This rank's r, J d and r_dd ≈ d²/dt² r(θ − t d) at t = 0 (one-sided difference with the
+        exact J d, Transtrum & Sethna 2012), and Jᵀ r_dd summed over ranks."""
+        with events.RESIDUAL:
+            if h > 0:
+                r0 = self.residual(theta)
+                Jd = self.local_jvp(theta, d)
+                rdd = (2.0 / h) * ((self.residual(theta - h * d) - r0) / h + Jd)
+            else:  # exact: forward over forward mode
+                def rjd(th: Tensor) -> tuple[Tensor, Tensor]:
+                    return torch.func.jvp(self.residual, (th,), (d,))
+
+                (r0, Jd), (_, rdd) = torch.func.jvp(rjd, (theta,), (d,))
+            loc = self.local_jacobian(theta).T @ rdd if self.gram_mode == "explicit" else self.residual.vjp(theta, rdd)
+            b = torch.as_tensor(self._sum(loc), dtype=self.model.dtype, device=self.model.device)
+        return r0, Jd, rdd, b
+
+    def local_jvp(self, theta: Tensor, v: Tensor) -> Tensor:
+        """This rank's rows of J v at θ."""
+        return self.local_jacobian(theta) @ v if self.gram_mode == "explicit" else self.residual.jvp(theta, v)
 
     # -- operators -------------------------------------------------------------------------
     def _shell(self, ctx: Any, rows: tuple[int, int], symmetric: bool) -> PETSc.Mat:

@@ -61,8 +61,12 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     ),
     "sngd": (
         "sketched natural gradient (two-pass sketch), scale-aware: relative cut λ > 1e-15 λ_max (no absolute cut), "
-        "Levenberg-Marquardt damping μ = c·L (c from the gain ratio), warm-started accept-first line search, stops "
-        "when the loss stalls",
+        "Levenberg-Marquardt damping μ = c·L (c from the gain ratio) with geodesic acceleration (a bent path is a "
+        "rejection), warm-started accept-first line search, stops when the loss stalls",
+        [*_NG, *_SKETCH, *_REL_CUT, *_LM, ("tao_ng_geodesic", "1"), *_NG_STOP],
+    ),
+    "sngd_lm": (
+        "sngd without geodesic acceleration: straight Levenberg-Marquardt steps (the default until 2026-12-03)",
         [*_NG, *_SKETCH, *_REL_CUT, *_LM, *_NG_STOP],
     ),
     "sngd_sg": (

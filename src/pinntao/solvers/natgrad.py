@@ -29,6 +29,7 @@ import torch
 from petsc4py import PETSc
 
 from .. import events
+from ..errors import PinnInputError
 from ..options import Option, OptionSet, nonnegative, positive
 from .base import Solver, pinn_operator
 
@@ -93,6 +94,14 @@ class NaturalGradient(Solver):
             Option("damping_max", "float", 1e10, "adaptive: upper bound on c", check=positive, check_text="> 0"),
             Option("retries", "int", 6, "adaptive: new directions with more damping after a failed line search",
                    check=nonnegative, check_text=">= 0"),
+            Option("geodesic", "bool", False, "geodesic acceleration (Transtrum & Sethna 2012): step along the "
+                   "parabola θ − ηd − ½η²a, a = (G + μI)⁺Jᵀr_dd with r_dd the residual's second derivative along "
+                   "d (one more residual evaluation and KSP solve per iteration)"),
+            Option("geodesic_h", "float", 0.1, "geodesic: one-sided difference step for r_dd along d (0: exact, "
+                   "forward over forward mode)", check=nonnegative, check_text=">= 0"),
+            Option("geodesic_alpha", "float", 1.5, "geodesic: a path with 2‖a‖ > α‖d‖ bends too much: a rejection "
+                   "(more damping, same factor) under adaptive/safeguard damping, else the correction is dropped "
+                   "(0: no test)", check=nonnegative, check_text=">= 0"),
             Option("stall_its", "int", 0, "stop (CONVERGED_USER) when the best loss fell by less than stall_rtol "
                    "over this many iterations (0: off)", check=nonnegative, check_text=">= 0"),
             Option("stall_rtol", "float", 1e-3, "relative decrease the stall test asks for",
@@ -102,7 +111,7 @@ class NaturalGradient(Solver):
     ksp_suffix = "tao_ng_"
     default_ksp = ("preonly", "pinntao.pc.SketchedPseudoInverse")
     needs_operator = "hessian"
-    work_vecs = ("g", "d", "work", "g_new")
+    work_vecs = ("g", "d", "work", "g_new", "acc")
     # damping c, ν of Nielsen's rule, the warm start of the accept-first line search, the stall test's best losses
     state_scalars = ("c", "nu", "eta_last", "eta_first", "best")
 
@@ -124,6 +133,12 @@ class NaturalGradient(Solver):
 
     def setUp(self, tao: PETSc.TAO) -> None:
         super().setUp(tao)
+        if self.opts["geodesic"]:
+            flag = f"-{tao.getOptionsPrefix() or ''}tao_ng_geodesic"
+            if self.opts["linesearch"] == "tao":
+                raise PinnInputError(f"{flag}: the parabolic step needs -tao_ng_linesearch grid or backtrack, "
+                                     f"not tao (a TaoLineSearch searches along a line); add {flag} 0 to use it")
+            self.check_operator(tao, "pinntao")
         krylov_norm_default(tao.getKSP())
 
     def view(self, tao: PETSc.TAO, viewer: PETSc.Viewer) -> None:
@@ -141,9 +156,12 @@ class NaturalGradient(Solver):
             its = st["iterations"]
             viewer.printfASCII(
                 f"  line search: {st['ls_evals']} loss evaluations ({st['ls_evals'] / its:.2f} per iteration, "
-                f"batched candidates included), {st['retries']} damping retries\n"
+                f"batched candidates included), {st['retries']} damping retries"
+                + (f", {st['geodesic_dropped']} geodesic corrections dropped" if self.opts.get("geodesic") else "")
+                + "\n"
             )
-            times = ", ".join(f"{k} {1e3 * v / its:.1f}" for k, v in st["time_s"].items())
+            times = ", ".join(f"{k} {1e3 * v / its:.1f}" for k, v in st["time_s"].items()
+                              if k != "geodesic" or self.opts.get("geodesic"))
             viewer.printfASCII(f"  time per iteration [ms]: {times}\n")
 
     # -- the iteration ---------------------------------------------------------------------
@@ -220,6 +238,37 @@ class NaturalGradient(Solver):
             return f"KSP failed ({ksp.getConvergedReason()}): non-finite direction, step rejected"
         return ""
 
+    def _geodesic(self, tao: PETSc.TAO, obj: Any, x: PETSc.Vec, d: PETSc.Vec) -> Any:
+        """Geodesic acceleration: a = (G + μI)⁺Jᵀr_dd into ``self.acc`` (the same KSP and factor as
+        d), so that r(θ − ηd − ½η²a) ≈ r − ηJd + ½η²(r_dd − Ja) cancels the residual's curvature
+        along d in range(J). Returns (a as a tensor, the loss of that second-order model as a
+        function of η), None (correction dropped) or "bent" (Transtrum's test failed: damp more)."""
+        theta, dt = obj.gather(x), obj.gather(d)
+        r0, Jd, rdd, b = obj.second_derivative_along(theta, dt, self.opts["geodesic_h"])
+        obj.set_from_full(self.work, b.cpu().numpy())
+        ksp = tao.getKSP()
+        ksp.solve(self.work, self.acc)
+        an, alpha = self.acc.norm(), self.opts["geodesic_alpha"]
+        if not math.isfinite(an) or (alpha > 0 and 2.0 * an > alpha * d.norm()):
+            if math.isfinite(an) and self.opts["damping"] in LM_DAMPINGS:
+                return "bent"
+            self.stats["geodesic_dropped"] += 1
+            return None
+        at = obj.gather(self.acc)
+        q = rdd - obj.local_jvp(theta, at)
+
+        def model(eta: float) -> float:
+            res = r0 - eta * Jd + (0.5 * eta * eta) * q
+            return float(obj._sum((0.5 * torch.dot(res, res)).reshape(1))[0])
+
+        return at, model
+
+    def _trial(self, x: PETSc.Vec, d: PETSc.Vec, eta: float, work: PETSc.Vec, geo: Any) -> None:
+        x.copy(work)
+        work.axpy(-eta, d)
+        if geo is not None:
+            work.axpy(-0.5 * eta * eta, self.acc)
+
     def take_direction(self) -> None:
         """Hook: the last direction was taken (SPRING keeps it as its momentum)."""
 
@@ -229,7 +278,8 @@ class NaturalGradient(Solver):
         H.mult(d, work)
         return work.dot(d) - self._shift * d.dot(d)
 
-    def _grid_search(self, tao: PETSc.TAO, obj: Any, x: PETSc.Vec, d: PETSc.Vec, f: float, work: PETSc.Vec) -> float:
+    def _grid_search(self, tao: PETSc.TAO, obj: Any, x: PETSc.Vec, d: PETSc.Vec, f: float, work: PETSc.Vec,
+                     geo: Any = None) -> float:
         """argmin_j L(θ − base^j d) over the grid, evaluated ``ls_chunk`` candidates at a time
         (one batched pass each), from η = 1 down. It stops once a chunk holds a decrease that is
         not at the chunk's smallest η: along a descent direction L(θ − η d) then rises again
@@ -243,12 +293,12 @@ class NaturalGradient(Solver):
         for start in range(0, etas.size, chunk):
             cand = etas[start : start + chunk]
             if obj is not None:
-                fs = obj.losses_along(theta, dt, torch.as_tensor(cand, dtype=theta.dtype, device=theta.device))
+                fs = obj.losses_along(theta, dt, torch.as_tensor(cand, dtype=theta.dtype, device=theta.device),
+                                      None if geo is None else geo[0])
             else:  # a foreign objective: one evaluation per candidate
                 fs = []
                 for eta in cand:
-                    x.copy(work)
-                    work.axpy(-eta, d)
+                    self._trial(x, d, eta, work, geo)
                     fs.append(tao.computeObjective(work))
                 fs = np.asarray(fs)
             self.stats["ls_evals"] += cand.size
@@ -263,7 +313,7 @@ class NaturalGradient(Solver):
         return best_eta
 
     def _backtrack(self, tao: PETSc.TAO, x: PETSc.Vec, d: PETSc.Vec, f: float, slope: float, work: PETSc.Vec,
-                   g_new: PETSc.Vec) -> tuple[float, float, bool]:
+                   g_new: PETSc.Vec, geo: Any = None) -> tuple[float, float, bool]:
         """Accept-first, warm-started: the first trial is the last accepted η, or one grid step
         above it when that was accepted at its first trial (η = 1 at the start), with the gradient
         in the same pass; accepted on sufficient decrease L(θ − ηd) ≤ L − c1·η·∇Lᵀd, else
@@ -272,8 +322,7 @@ class NaturalGradient(Solver):
         if self.eta_first:
             eta = min(1.0, eta / self.opts["ls_base"])
         for j in range(self.opts["ls_steps"]):
-            x.copy(work)
-            work.axpy(-eta, d)
+            self._trial(x, d, eta, work, geo)
             fn = tao.computeObjectiveGradient(work, g_new) if j == 0 else tao.computeObjective(work)
             self.stats["ls_evals"] += 1
             if math.isfinite(fn) and fn <= f - c1 * eta * slope:
@@ -283,8 +332,9 @@ class NaturalGradient(Solver):
         return 0.0, f, False
 
     def new_stats(self) -> dict[str, Any]:
-        phases = ("jacobian", "factor", "direction", "linesearch", "gradient", "iteration")
-        return {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0, "time_s": dict.fromkeys(phases, 0.0)}
+        phases = ("jacobian", "factor", "direction", "geodesic", "linesearch", "gradient", "iteration")
+        return {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0, "geodesic_dropped": 0,
+                "time_s": dict.fromkeys(phases, 0.0)}
 
     def preSolve(self, tao: PETSc.TAO, x: PETSc.Vec) -> None:
         self._obj = pinn_operator(tao)
@@ -323,6 +373,17 @@ class NaturalGradient(Solver):
                     continue
                 break
             t0 = time.perf_counter()
+            geo = None
+            if self.opts["geodesic"]:
+                geo = self._geodesic(tao, obj, x, d)
+                t0 = self._tic("geodesic", t0)
+                if isinstance(geo, str):  # the path bends too much: a rejection (more damping, same factor)
+                    self.stats["retries"] += 1
+                    if attempt < self.opts["retries"]:
+                        self._update_damping(-1.0)
+                        continue
+                    geo = None
+                    self.stats["geodesic_dropped"] += 1
             with events.LINESEARCH:
                 if ls is not None:
                     x.copy(work)
@@ -334,9 +395,9 @@ class NaturalGradient(Solver):
                         eta = 0.0
                     have_grad = eta > 0
                 elif self.opts["linesearch"] == "backtrack":
-                    eta, f_new, have_grad = self._backtrack(tao, x, d, f, slope, work, g_new)
+                    eta, f_new, have_grad = self._backtrack(tao, x, d, f, slope, work, g_new, geo)
                 else:
-                    eta = self._grid_search(tao, obj, x, d, f, work)
+                    eta = self._grid_search(tao, obj, x, d, f, work, geo)
                 if (self.opts["damping"] == "safeguard" and 0 < eta < self.opts["damping_eta_min"]
                         and attempt < self.opts["retries"]):
                     eta = 0.0  # a decrease only below the step floor: the model is far off, a rejection
@@ -344,11 +405,13 @@ class NaturalGradient(Solver):
                 rho = 0.0 if lm else 1.0  # safeguard at c = 0: an accepted step keeps it undamped
                 if eta > 0 and lm:
                     if self.opts["linesearch"] == "grid":
-                        x.copy(work)
-                        work.axpy(-eta, d)
+                        self._trial(x, d, eta, work, geo)
                         f_new, have_grad = tao.computeObjectiveGradient(work, g_new), True
-                    # gain ratio of the accepted step against the Gauss-Newton model
-                    pred = eta * slope - 0.5 * eta * eta * self.curvature(tao, d, work)
+                    # gain ratio of the accepted step against the Gauss-Newton model (second order on the parabola)
+                    if geo is not None:
+                        pred = f - geo[1](eta)
+                    else:
+                        pred = eta * slope - 0.5 * eta * eta * self.curvature(tao, d, work)
                     rho = (f - f_new) / pred if pred > 0 else 0.0
             self._tic("linesearch", t0)
             if eta > 0:
@@ -367,6 +430,8 @@ class NaturalGradient(Solver):
                 f" (after {self.opts['retries']} damping increases)" if self.opts["damping"] in LM_DAMPINGS else ""))
             return None
         x.axpy(-eta, d)
+        if geo is not None:
+            x.axpy(-0.5 * eta * eta, self.acc)
         self.take_direction()
         t0 = time.perf_counter()
         if have_grad:
