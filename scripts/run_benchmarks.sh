@@ -238,3 +238,31 @@ if [[ $group == sampling_zoo ]]; then
       --method "sobol=-pinn_optimizer sngd -pinn_sampling sobol" --methods "" \
       --seeds 0,1 --max-it 100000 --time-limit 20 --extra "$NG" --no-figures --out bench-out/sampling_zoo
 fi
+# issue 19, geodesic acceleration (the default sngd since 2026-12-03) against the straight LM step (sngd_lm),
+# Transtrum's α = 0.75 and the safeguard rule: the zoo at 20 s (about 15 minutes), poisson2d at three network
+# sizes for 90 s (about 19 minutes, then P = 1,341 on 2 ranks), heat1d A2 for 120 s on 1 and 2 ranks
+GEO075="sngd_a075=-pinn_optimizer sngd -tao_ng_geodesic_alpha 0.75"
+if [[ $group == ng_geodesic_zoo ]]; then
+  run --problems $ZOO_NG --methods sngd,sngd_lm,sngd_sg --method "$GEO075" --max-it 100000 --time-limit 20 \
+      --extra "$NG" --no-figures --out bench-out/ng_geodesic_zoo
+fi
+if [[ $group == ng_geodesic_poisson2d ]]; then
+  for layers in 64 20,20,20,20 64,48,32,16; do
+    run --problems poisson2d --layers $layers --methods sngd,sngd_lm,sngd_sg,engd_kernel --max-it 100000 \
+        --time-limit 90 --extra "$NG" --out bench-out/ng_geodesic_np1_${layers//,/x}
+  done
+  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd,sngd_lm --max-it 100000 --time-limit 90 \
+      --extra "$NG" --out bench-out/ng_geodesic_np2_20x20x20x20
+fi
+if [[ $group == ng_geodesic_confirm ]]; then  # the ordering at P = 1,341 and 5,425 on a second seed
+  for layers in 20,20,20,20 64,48,32,16; do
+    run --problems poisson2d --layers $layers --methods sngd,sngd_lm --seeds 1 --max-it 100000 --time-limit 90 \
+        --extra "$NG" --out bench-out/ng_geodesic_confirm_${layers//,/x}
+  done
+fi
+if [[ $group == ng_geodesic_heat1d_a2 ]]; then
+  for np in 1 2; do
+    run --problems heat1d --layers 50,50,50 --np $np --methods sngd,sngd_lm --max-it 100000 --time-limit 120 \
+        --extra "$NG" --out bench-out/ng_geodesic_heat1d_a2_np$np
+  done
+fi

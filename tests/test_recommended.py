@@ -127,7 +127,7 @@ def test_cli_view_lists_the_set_up_and_the_user_wins(tmp_path):
     out = run_pinntao(*args, timeout=300)
     assert out.returncode == 0, out.stderr
     points = "-pinn_sampling halton -pinn_resample rad -pinn_resample_every 100"
-    assert f"recommended set-up applied: {points} -pinn_optimizer sngd" in out.stdout
+    assert f"recommended set-up applied: {points} -pinn_optimizer sngd_lm" in out.stdout
     mine = run_pinntao(*args, "-pinn_optimizer", "adam", timeout=300)
     assert mine.returncode == 0, mine.stderr
     assert f"recommended set-up applied: {points}\n" in mine.stdout
@@ -141,7 +141,7 @@ def test_cli_fills_the_helmholtz_scales_from_its_parameters():
     out = run_pinntao("-pinn_problem", "helmholtz2d", "-pinn_param_a2", "2", "-pinn_layers", "4", "-pinn_n_interior",
                       "20", "-pinn_n_boundary", "8", "-tao_max_it", "1", "-pinn_optimizer_view", timeout=300)
     assert out.returncode == 0, out.stderr
-    applied = "recommended set-up applied: -pinn_arch multiscale_mlp -pinn_ff_scales 1,2 -pinn_optimizer sngd"
+    applied = "recommended set-up applied: -pinn_arch multiscale_mlp -pinn_ff_scales 1,2 -pinn_optimizer sngd_lm"
     assert applied in out.stdout
 
 

@@ -51,7 +51,7 @@ def reference_burgers(
 #: the shock (0.12)
 RECOMMENDED = {"pinn_layers": "20,20,20,20", "pinn_n_interior": "5000", "pinn_n_boundary": "200",
                "pinn_n_initial": "200", "pinn_sampling": "halton", "pinn_resample": "rad",
-               "pinn_resample_every": "100", "pinn_optimizer": "sngd"}
+               "pinn_resample_every": "100", "pinn_optimizer": "sngd_lm"}
 
 def burgers1d(nu: float = 0.01 / PI) -> Problem:
     """u_t + u u_x − ν u_xx = 0 on (t, x) ∈ [0, 1] × [−1, 1], u(0, x) = −sin(πx), u(t, ±1) = 0,

@@ -175,7 +175,7 @@ def velocity_magnitude(w: torch.Tensor) -> torch.Tensor:
 #: 4×20 net (P = 1,383) with 6,000 interior points redrawn every 100 iterations: rel. L2 1.9e-2
 #: over the last 200 s of a 600 s run on 2 ranks, against 8.1e-2 for 4×30 on 3,000 fixed points
 RECOMMENDED = {"pinn_layers": "20,20,20,20", "pinn_n_interior": "6000", "pinn_resample": "redraw",
-               "pinn_resample_every": "100", "pinn_optimizer": "sngd"}
+               "pinn_resample_every": "100", "pinn_optimizer": "sngd_lm"}
 
 def cavity2d(re: float = 100.0, ref_n: int = 200, w_boundary: float = 10.0, corner: float = 0.0) -> Problem:
     """Steady incompressible Navier-Stokes in the lid-driven cavity [0, 1]², Re = 100, fields

@@ -13,7 +13,7 @@ PI = math.pi
 
 #: recommended set-up (applied by the CLI where the user gave none; docs/hard_problems.md): Fourier
 #: features at the source's wave numbers a1, a2 (filled from the problem's parameters) and SNGD
-RECOMMENDED = {"pinn_arch": "multiscale_mlp", "pinn_ff_scales": "{a1:g},{a2:g}", "pinn_optimizer": "sngd"}
+RECOMMENDED = {"pinn_arch": "multiscale_mlp", "pinn_ff_scales": "{a1:g},{a2:g}", "pinn_optimizer": "sngd_lm"}
 
 def helmholtz2d(k: float = 1.0, a1: float = 1.0, a2: float = 4.0) -> Problem:
     """Δu + k²u = q on [−1, 1]², u = sin(a1 πx) sin(a2 πy), Dirichlet data from u

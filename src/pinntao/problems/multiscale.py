@@ -45,8 +45,8 @@ def poisson1d_multiscale() -> Problem:
 
 #: recommended set-ups (applied by the CLI where the user gave none; docs/hard_problems.md): Fourier
 #: features at the source's wave numbers and SNGD
-RECOMMENDED_1D = {"pinn_arch": "multiscale_mlp", "pinn_ff_scales": "2,50", "pinn_optimizer": "sngd"}
-RECOMMENDED_2D = {"pinn_arch": "multiscale_mlp", "pinn_ff_scales": "1,10", "pinn_optimizer": "sngd"}
+RECOMMENDED_1D = {"pinn_arch": "multiscale_mlp", "pinn_ff_scales": "2,50", "pinn_optimizer": "sngd_lm"}
+RECOMMENDED_2D = {"pinn_arch": "multiscale_mlp", "pinn_ff_scales": "1,10", "pinn_optimizer": "sngd_lm"}
 
 def poisson2d_multiscale() -> Problem:
     """−Δu = f on [0, 1]², u = sin(πx) sin(πy) + 0.1 sin(10πx) sin(10πy), u = 0 on the boundary
