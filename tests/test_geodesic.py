@@ -92,3 +92,12 @@ def test_geodesic_refuses_the_tao_line_search():
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "-tao_ng_geodesic: the parabolic step needs -tao_ng_linesearch grid or backtrack" in proc.stderr
     assert "iterations=" not in proc.stdout
+
+
+def test_geodesic_refuses_the_kernel_step():
+    """SPRING / kernel ENGD solve with their own kernel factor, not the KSP the correction uses."""
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-pinn_layers", "4", "-pinn_optimizer", "engd_kernel",
+                       "-tao_ng_geodesic", "1", "-tao_max_it", "2")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "-tao_ng_geodesic: Spring solves with its own kernel step" in proc.stderr
+

@@ -306,6 +306,10 @@ class PinnObjective:
             b = torch.as_tensor(self._sum(loc), dtype=self.model.dtype, device=self.model.device)
         return r0, Jd, rdd, b
 
+    def squared_norm(self, v: Tensor) -> float:
+        """‖v‖² of a residual-layout vector whose rows are split over the ranks."""
+        return float(self._sum(torch.dot(v, v).reshape(1))[0])
+
     def local_jvp(self, theta: Tensor, v: Tensor) -> Tensor:
         """This rank's rows of J v at θ."""
         return self.local_jacobian(theta) @ v if self.gram_mode == "explicit" else self.residual.jvp(theta, v)

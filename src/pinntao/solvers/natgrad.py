@@ -138,6 +138,9 @@ class NaturalGradient(Solver):
             if self.opts["linesearch"] == "tao":
                 raise PinnInputError(f"{flag}: the parabolic step needs -tao_ng_linesearch grid or backtrack, "
                                      f"not tao (a TaoLineSearch searches along a line); add {flag} 0 to use it")
+            if not self.uses_ksp():
+                raise PinnInputError(f"{flag}: {type(self).__name__} solves with its own kernel step, not the "
+                                     "Tao's KSP; geodesic acceleration is for pinntao.solvers.NaturalGradient")
             self.check_operator(tao, "pinntao")
         krylov_norm_default(tao.getKSP())
 
@@ -258,8 +261,7 @@ class NaturalGradient(Solver):
         q = rdd - obj.local_jvp(theta, at)
 
         def model(eta: float) -> float:
-            res = r0 - eta * Jd + (0.5 * eta * eta) * q
-            return float(obj._sum((0.5 * torch.dot(res, res)).reshape(1))[0])
+            return 0.5 * obj.squared_norm(r0 - eta * Jd + (0.5 * eta * eta) * q)
 
         return at, model
 
