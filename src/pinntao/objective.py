@@ -302,8 +302,7 @@ class PinnObjective:
                     return torch.func.jvp(self.residual, (th,), (d,))
 
                 (r0, Jd), (_, rdd) = torch.func.jvp(rjd, (theta,), (d,))
-            loc = self.local_jacobian(theta).T @ rdd if self.gram_mode == "explicit" else self.residual.vjp(theta, rdd)
-            b = torch.as_tensor(self._sum(loc), dtype=self.model.dtype, device=self.model.device)
+            b = torch.as_tensor(self._sum(self.local_vjp(theta, rdd)), dtype=self.model.dtype, device=self.model.device)
         return r0, Jd, rdd, b
 
     def squared_norm(self, v: Tensor) -> float:
@@ -311,8 +310,12 @@ class PinnObjective:
         return float(self._sum(torch.dot(v, v).reshape(1))[0])
 
     def local_jvp(self, theta: Tensor, v: Tensor) -> Tensor:
-        """This rank's rows of J v at θ."""
+        """This rank's rows of J v at θ (the explicit J when the Gram mode keeps one, else forward mode)."""
         return self.local_jacobian(theta) @ v if self.gram_mode == "explicit" else self.residual.jvp(theta, v)
+
+    def local_vjp(self, theta: Tensor, u: Tensor) -> Tensor:
+        """This rank's share of Jᵀu at θ for u in its residual rows (sum over ranks for Jᵀu)."""
+        return self.local_jacobian(theta).T @ u if self.gram_mode == "explicit" else self.residual.vjp(theta, u)
 
     # -- operators -------------------------------------------------------------------------
     def _shell(self, ctx: Any, rows: tuple[int, int], symmetric: bool) -> PETSc.Mat:
@@ -492,17 +495,8 @@ class JacobianContext:
 
     def mult(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
         o = self.obj
-        if o.gram_mode == "explicit":
-            out = o.local_jacobian(o.theta_lin) @ o.gather(x)
-        else:
-            out = o.residual.jvp(o.theta_lin, o.gather(x))
-        y.setArray(to_numpy(out))
+        y.setArray(to_numpy(o.local_jvp(o.theta_lin, o.gather(x))))
 
     def multTranspose(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
         o = self.obj
-        u = o.local_tensor(x)
-        if o.gram_mode == "explicit":
-            loc = o.local_jacobian(o.theta_lin).T @ u
-        else:
-            loc = o.residual.vjp(o.theta_lin, u)
-        o.set_from_full(y, o._sum(loc))
+        o.set_from_full(y, o._sum(o.local_vjp(o.theta_lin, o.local_tensor(x))))
