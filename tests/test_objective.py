@@ -94,3 +94,29 @@ def test_rel_l2_zero_for_exact_and_one_for_zero_net():
     x = obj.create_vec()
     x.set(0.0)  # u ≡ 0 → relative error 1
     assert obj.rel_l2(x) == pytest.approx(1.0, abs=1e-14)
+
+
+def test_local_residual_reuses_the_gradient_pass_and_follows_new_points(monkeypatch):
+    """r(θ) where the gradient was just taken comes from that pass (no forward evaluation), equal
+    to a fresh r(θ) up to rounding (the reverse pass's forward); another θ or new points (a
+    batch, new weights) evaluate r again."""
+    from pinntao.residual import Residual
+    from pinntao.sampling import set_points
+
+    obj = tiny_objective()
+    x = perturbed_theta(obj)
+    g = obj.create_vec()
+    obj.objective_gradient(None, x, g)
+    theta = obj.gather(x)
+    fresh = obj.residual(theta)
+    calls = []
+    monkeypatch.setattr(Residual, "__call__", lambda self, th: calls.append(1) or fresh.new_zeros(self.n_local))
+    torch.testing.assert_close(obj.local_residual(theta), fresh, rtol=0, atol=1e-14 * fresh.abs().max().item())
+    assert calls == []
+    assert obj.local_residual(theta + 1e-3).abs().max() == 0 and calls == [1]  # another θ: evaluated
+    monkeypatch.undo()
+    gen = np.random.default_rng(5)
+    set_points(obj, {"interior": gen.random((7, 2)), "boundary": gen.random((3, 2))}, {})
+    new = obj.local_residual(theta)
+    assert new.shape == (10,)
+    torch.testing.assert_close(new, obj.residual(theta), rtol=0, atol=0)

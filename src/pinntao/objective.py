@@ -93,6 +93,7 @@ class PinnObjective:
         self._lin_theta: Tensor | None = None  # where operators are linearised (set by hessian())
         self._jac: tuple[Tensor, Tensor] | None = None  # cached (θ, local J)
         self._grad_at: tuple[Tensor, np.ndarray] | None = None  # (θ, full ∇L) of the last gradient evaluation
+        self._r_at: tuple[Tensor, Tensor] | None = None  # (θ, local r) of the last gradient evaluation
         self.counts = {"objective": 0, "gradient": 0, "gram": 0, "hvp": 0, "jacobian": 0}
         self.nonfinite = False
 
@@ -168,10 +169,10 @@ class PinnObjective:
         self.counts["gradient"] += 1
         with events.RESIDUAL:
             theta = self.gather(x)
-            loss, grad = self.residual.loss_grad(theta)
-            buf = self._sum(torch.cat([loss.reshape(1), grad]))
+            r, grad = self.residual.residual_grad(theta)
+            buf = self._sum(torch.cat([(0.5 * torch.dot(r, r)).reshape(1), grad]))
         self.set_from_full(g, buf[1:])
-        self._grad_at = (theta, buf[1:])
+        self._grad_at, self._r_at = (theta, buf[1:]), (theta, r)
         return self._check(float(buf[0]))
 
     def is_gradient(self, theta: Tensor, b: PETSc.Vec) -> bool:
@@ -294,7 +295,7 @@ class PinnObjective:
         exact J d, Transtrum & Sethna 2012), and Jᵀ r_dd summed over ranks."""
         with events.RESIDUAL:
             if h > 0:
-                r0 = self.residual(theta)
+                r0 = self.local_residual(theta)
                 Jd = self.local_jvp(theta, d)
                 rdd = (2.0 / h) * ((self.residual(theta - h * d) - r0) / h + Jd)
             else:  # exact: forward over forward mode
@@ -304,6 +305,13 @@ class PinnObjective:
                 (r0, Jd), (_, rdd) = torch.func.jvp(rjd, (theta,), (d,))
             b = torch.as_tensor(self._sum(self.local_vjp(theta, rdd)), dtype=self.model.dtype, device=self.model.device)
         return r0, Jd, rdd, b
+
+    def local_residual(self, theta: Tensor) -> Tensor:
+        """This rank's r(θ): the one the last gradient evaluation made when it was at θ (a solver
+        that needs r where it just took the gradient saves a forward pass), else evaluated."""
+        if self._r_at is not None and torch.equal(self._r_at[0], theta):
+            return self._r_at[1]
+        return self.residual(theta)
 
     def squared_norm(self, v: Tensor) -> float:
         """‖v‖² of a residual-layout vector whose rows are split over the ranks."""

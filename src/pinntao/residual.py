@@ -76,10 +76,15 @@ class Residual:
         parts = [self._block_residual(theta, lb, lb.x) for lb in self.blocks if lb.x.shape[0]]
         return torch.cat(parts) if parts else theta.new_zeros(0)
 
+    def residual_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """(r_loc, J_locᵀ r_loc) in one forward and one backward pass."""
+        r, pullback = vjp(self, theta)
+        return r, pullback(r)[0]
+
     def loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """(½‖r_loc‖², J_locᵀ r_loc) in one forward and one backward pass."""
-        r, pullback = vjp(self, theta)
-        return 0.5 * torch.dot(r, r), pullback(r)[0]
+        r, g = self.residual_grad(theta)
+        return 0.5 * torch.dot(r, r), g
 
     def loss(self, theta: Tensor) -> Tensor:
         r = self(theta)

@@ -350,7 +350,7 @@ class ExactPseudoInverse(_LowRankPC):
             return
         self._damp(pc)
         with events.RESIDUAL:
-            r_loc = o.residual(o.theta_lin)
+            r_loc = o.local_residual(o.theta_lin)
         c = torch.as_tensor(allreduce_sum(o.mpi, to_numpy(self._W_loc.T @ r_loc)), dtype=r_loc.dtype,
                             device=r_loc.device)
         x.setArray(to_numpy(self.U_loc @ (self.weights * lr.lam.sqrt() * c)))

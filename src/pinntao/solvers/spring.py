@@ -132,7 +132,7 @@ class Spring(NaturalGradient):
             theta = obj.theta_lin
             self._J = obj.global_jacobian(theta)  # Allgatherv of the rows: N·P numbers
             with events.RESIDUAL:
-                r_loc = obj.residual(theta)
+                r_loc = obj.local_residual(theta)
             self._r = self._allgather_rows(obj, r_loc)
             t0 = self._tic("jacobian", t0)
             with events.FACTOR:
