@@ -119,7 +119,8 @@ def test_presets_expand_and_raw_options_override():
             db.delValue(k)
 
 
-@pytest.mark.parametrize("extra", [[], ["-tao_ng_pc_sketch_warm", "1"]], ids=["gaussian", "warm"])
+@pytest.mark.parametrize("extra", [[], ["-tao_ng_pc_sketch_warm", "1"], ["-tao_ng_pc_sketch_jacobian", "1"]],
+                         ids=["gaussian", "warm", "jacobian"])
 def test_sngd_rank_independent(extra):
     """Same seed → same iterates on 1 and 2 ranks (the warm sketch's basis is the same on every
     rank too). The cut tol is raised from the paper's 1e-13 so that G⁺ is well conditioned: with

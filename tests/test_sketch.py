@@ -8,7 +8,15 @@ from helpers import gram_pc, perturbed_theta, tiny_objective
 from petsc4py import PETSc
 
 from pinntao.errors import PinnInputError
-from pinntao.sketch import NonFiniteSketch, check_sketch_args, exact_from_jacobian, gaussian, nystrom, randomized_eig
+from pinntao.sketch import (
+    NonFiniteSketch,
+    check_sketch_args,
+    exact_from_jacobian,
+    gaussian,
+    jacobian_eig,
+    nystrom,
+    randomized_eig,
+)
 
 
 def _low_rank_gram(P=60, r=12, seed=0):
@@ -219,3 +227,61 @@ def test_warm_sketch_is_a_subspace_iteration(passes):
     assert errors[True][-1] < 1e-6 and errors[True][-1] < 1e-3 * errors[True][0]
     assert min(errors[False]) > 100 * errors[True][-1]
     torch.testing.assert_close(torch.tensor(errors[True][0]), torch.tensor(errors[False][0]))  # same first sketch
+
+
+def _graded_jacobian(N=80, P=60, r=30, seed=0):
+    """J = W diag(σ) Vᵀ of rank r with σ from 1 down to 1e-11: λ = σ² spans 22 decades."""
+    gen = torch.Generator().manual_seed(seed)
+    W, _ = torch.linalg.qr(torch.randn(N, r, generator=gen, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(P, r, generator=gen, dtype=torch.float64))
+    sig = torch.logspace(0, -11, r, dtype=torch.float64)
+    return W @ torch.diag(sig) @ V.T, sig**2
+
+
+def test_jacobian_sketch_resolves_eigenvalues_that_gram_products_lose():
+    """λ = σ² from the SVD of J Q stays accurate far below eps·λ_max; the eigenvalues of QᵀGQ
+    from G M lose every one below about 1e-15 λ_max to rounding."""
+    J, lam = _graded_jacobian()
+    N, P = J.shape
+    k = 40
+    lr = jacobian_eig(lambda W: J.T @ W, lambda Q: torch.linalg.qr(J @ Q, mode="r")[1], gaussian(N, k, 1, J),
+                      tol=1e-300, rtol=1e-20)
+    kept = int((lam > 1e-20).sum())
+    assert lr.rank == kept == 27
+    torch.testing.assert_close(lr.lam, lam[:kept], rtol=1e-4, atol=0)  # λ from 1 down to 1.9e-20
+    torch.testing.assert_close(lr.U.T @ lr.U, torch.eye(kept, dtype=torch.float64), rtol=0, atol=1e-12)
+    G = J.T @ J
+    gl = randomized_eig(lambda M: G @ M, gaussian(P, k, 1, J), passes=2, tol=1e-300, rtol=1e-20)
+    deep = lam < 1e-17
+    assert deep.sum() >= 6
+    worst = ((gl.all_lam[: lam.numel()][deep] - lam[deep]).abs() / lam[deep]).max()
+    assert worst > 1.0, worst  # the G sketch has nothing but rounding there
+
+
+def test_jacobian_sketch_pc_is_the_pseudo_inverse_on_a_tiny_net():
+    """-pc_sketch_jacobian with a sketch as large as P applies the dense pseudo-inverse of G."""
+    obj = tiny_objective(layers=(4, 3))
+    x = perturbed_theta(obj)
+    _, pc = gram_pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=obj.n_params,
+                    pc_sketch_oversample=0, pc_sketch_tol=1e-6, pc_sketch_jacobian=1)
+    theta = obj.gather(x)
+    J = torch.func.jacrev(obj.residual)(theta)
+    lam, V = torch.linalg.eigh(J.T @ J)
+    keep = lam > 1e-6
+    ctx = pc.getPythonContext()
+    torch.testing.assert_close(ctx.lam, lam[keep].flip(0), rtol=1e-9, atol=0)
+    b, y = obj.create_vec(), obj.create_vec()
+    b.setArray(np.cos(np.arange(obj.n_params)))
+    pc.apply(b, y)
+    bt = torch.as_tensor(b.getArray())
+    want = V[:, keep] @ ((V[:, keep].T @ bt) / lam[keep])
+    np.testing.assert_allclose(y.getArray(), want.numpy(), rtol=1e-8, atol=1e-10 * want.abs().max().item())
+
+
+@pytest.mark.parametrize("extra", [{"pc_sketch_warm": 1}, {"pc_sketch_passes": 1}], ids=["warm", "one_pass"])
+def test_jacobian_sketch_refuses_what_it_cannot_do(extra):
+    obj = tiny_objective()
+    PinnInputError.last = None
+    with pytest.raises(PETSc.Error):
+        gram_pc(obj, perturbed_theta(obj), "pinntao.pc.SketchedPseudoInverse", pc_sketch_jacobian=1, **extra)
+    assert "-pc_sketch_jacobian: not with -" + next(iter(extra)) in str(PinnInputError.last)

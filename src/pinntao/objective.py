@@ -24,6 +24,7 @@ from .errors import PinnInputError
 from .models import FlatModel, MissingDerivative
 from .problems.base import Problem
 from .residual import Residual
+from .sketch import gaussian
 
 GRAM_MODES = ("auto", "explicit", "matfree")
 INITS = ("glorot", "module")
@@ -265,6 +266,27 @@ class PinnObjective:
         else:
             loc = Q.T @ self.gram_local(theta, Q)
         return torch.as_tensor(self._sum(loc), dtype=self.model.dtype, device=self.model.device)
+
+    def row_gaussian(self, k: int, seed: int, like: Tensor) -> Tensor:
+        """This rank's rows of an N × k standard normal matrix over the global residual rows (in
+        the stacked point order the ranks split): the same matrix on any number of ranks."""
+        n = np.array(self.mpi.allgather(self.n_local)) if self.size > 1 else np.array([self.n_local])
+        a = int(n[: self.rank].sum())
+        return gaussian(int(n.sum()), k, seed, like)[a : a + self.n_local]
+
+    def jacobian_t(self, theta: Tensor, W: Tensor) -> Tensor:
+        """Jᵀ W (P × k) summed over ranks, W this rank's rows (n_loc × k)."""
+        self.counts["gram"] += W.shape[1]
+        return torch.as_tensor(self._sum(self.local_vjp(theta, W)), dtype=self.model.dtype, device=self.model.device)
+
+    def jq_triangle(self, theta: Tensor, Q: Tensor) -> Tensor:
+        """A triangle R with RᵀR = (JQ)ᵀ(JQ) and the singular values of the global J Q: the local
+        QR factors stacked over the ranks (the same on every rank), never the product (JQ)ᵀ(JQ)."""
+        self.counts["gram"] += Q.shape[1]
+        R = torch.linalg.qr(self.local_jvp(theta, Q), mode="r")[1]
+        if self.size > 1:
+            R = torch.as_tensor(np.concatenate(self.mpi.allgather(to_numpy(R))), dtype=R.dtype, device=R.device)
+        return R
 
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
         self.counts["hvp"] += 1 if v.ndim == 1 else v.shape[1]

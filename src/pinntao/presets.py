@@ -27,6 +27,8 @@ _SKETCH = [("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"),
            ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse")]
 # the scale-aware two-pass sketch: eigenvalues kept when λ > 1e-15 λ_max, no absolute cut
 _REL_CUT = [("tao_ng_pc_sketch_passes", "2"), ("tao_ng_pc_sketch_rtol", "1e-15"), ("tao_ng_pc_sketch_tol", "1e-300")]
+# the Jacobian sketch (a randomized SVD of J, λ = σ²) resolves eigenvalues far below eps·λ_max: a deeper cut
+_JAC_CUT = [("tao_ng_pc_sketch_jacobian", "1"), ("tao_ng_pc_sketch_rtol", "1e-18"), ("tao_ng_pc_sketch_tol", "1e-300")]
 # Levenberg-Marquardt: μ = c·L with c from the gain ratio, accept-first line search
 _LM = [("tao_ng_linesearch", "backtrack"), ("tao_ng_damping", "adaptive"), ("tao_ng_damping_init", "1")]
 _KERNEL = [("tao_type", "python"), ("tao_python_type", "pinntao.solvers.Spring"), ("pinn_hessian", "gauss_newton")]
@@ -68,6 +70,11 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "sngd_lm": (
         "sngd without geodesic acceleration: straight Levenberg-Marquardt steps (the default until 2026-12-03)",
         [*_NG, *_SKETCH, *_REL_CUT, *_LM, *_NG_STOP],
+    ),
+    "sngd_jac": (
+        "sngd with the Jacobian sketch: Q = orth(JᵀΩ), λ = σ² from the SVD of J Q (two products with J), so the "
+        "relative cut can sit at 1e-18 λ_max, below the rounding floor of a sketch of G",
+        [*_NG, *_SKETCH, *_JAC_CUT, *_LM, ("tao_ng_geodesic", "1"), *_NG_STOP],
     ),
     "sngd_sg": (
         "sngd with the safeguard rule: undamped steps and the best-of-grid line search; a step that finds no "

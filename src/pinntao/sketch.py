@@ -3,7 +3,9 @@
 Randomized (Halko-Martinsson-Tropp / Saibaba et al., the sketched-NG paper's Algorithm 1):
 draw Gaussian M (P × k), A = G M, thin QR A = QR, then
   one pass: T = QᵀA (QᵀM)⁻¹     two pass: T = Qᵀ G Q,
-eig T = S Λ Sᵀ, U = Q S. Nyström (Tropp et al. 2017, stable shifted form) gives a PSD
+eig T = S Λ Sᵀ, U = Q S. From J itself (``jacobian_eig``): Q = orth(JᵀΩ) with Ω Gaussian over the
+residual rows, λ = σ² from the SVD of J Q; never forming a product with G keeps the small
+eigenvalues that rounding at eps·λ_max erases from G M. Nyström (Tropp et al. 2017, stable shifted form) gives a PSD
 factor for the damped preconditioner. Exact: eigh of the dense G (P × P) or, when N < P, of
 the kernel J Jᵀ (N × N), U = Jᵀ W Σ⁻¹. Torch only; the ``gram`` callable returns the
 *global* G M (already summed over ranks), so every rank computes the same factor.
@@ -98,6 +100,31 @@ def randomized_eig(
         # T = (QᵀA)(QᵀM)⁻¹  ⇔  (QᵀM)ᵀ Tᵀ = (QᵀA)ᵀ
         T = torch.linalg.solve(QtM.T, (Q.T @ A).T).T
     return _truncate(Q, T, tol, M.shape[1], rtol)
+
+
+def jacobian_eig(
+    jt: Callable[[Tensor], Tensor],
+    jq_triangle: Callable[[Tensor], Tensor],
+    Omega: Tensor,
+    *,
+    tol: float = 1e-13,
+    rtol: float = 0.0,
+) -> LowRank:
+    """G = JᵀJ ≈ U diag(σ²) Uᵀ from two products with J: Q = orth(JᵀΩ) (``jt(Ω)``, global,
+    Ω this rank's rows of an N × k Gaussian), then the SVD of J Q through ``jq_triangle(Q)``, the
+    R of its QR (rows over the ranks). σ is accurate to eps·σ_max, so λ = σ² is resolved far below
+    the eps·λ_max at which the eigenvalues of QᵀGQ or of G M drown in rounding."""
+    Y = jt(Omega)
+    if not torch.isfinite(Y).all():
+        raise NonFiniteSketch("non-finite Jacobian products JᵀΩ")
+    Q, _ = torch.linalg.qr(Y)
+    R = jq_triangle(Q)
+    if not torch.isfinite(R).all():
+        raise NonFiniteSketch("non-finite Jacobian products J Q")
+    _, sig, Sh = torch.linalg.svd(R, full_matrices=False)
+    lam = sig * sig
+    keep = lam > cutoff(lam, tol, rtol)
+    return LowRank(Q @ Sh.T[:, keep], lam[keep], Omega.shape[1], lam)
 
 
 def nystrom(gram: Callable[[Tensor], Tensor], M: Tensor, *, tol: float = 1e-13, rtol: float = 0.0) -> LowRank:

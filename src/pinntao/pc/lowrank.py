@@ -35,7 +35,16 @@ from .. import events
 from ..comm import allreduce_sum, to_numpy
 from ..errors import PinnInputError
 from ..options import Option, OptionSet, help_requested, nonnegative, positive
-from ..sketch import LowRank, NonFiniteSketch, check_sketch_args, exact_from_jacobian, gaussian, nystrom, randomized_eig
+from ..sketch import (
+    LowRank,
+    NonFiniteSketch,
+    check_sketch_args,
+    exact_from_jacobian,
+    gaussian,
+    jacobian_eig,
+    nystrom,
+    randomized_eig,
+)
 
 ENGD_FORMS = ("auto", "gram", "kernel")
 
@@ -78,6 +87,7 @@ class _LowRankPC:
         self.stats: dict[str, Any] = {"factorizations": 0, "ranks": [], "factor_s": 0.0}
         self.mu = 0.0
         self.failed = ""
+        self.prefix = ""  # the PC's options prefix (error messages name the full option)
 
     # -- PCPYTHON protocol -----------------------------------------------------------------
     def setFromOptions(self, pc: PETSc.PC) -> None:
@@ -86,6 +96,7 @@ class _LowRankPC:
             self.options.print_help(pc.getComm(), prefix, current=True)
         self.options.check_unknown(prefix, ignore=("ksp_", "pc_"))  # misspelt -<prefix>pc_sketch_*: "did you mean"
         self.opts = self.options.read(prefix)
+        self.prefix = prefix
         self.validate(self.opts)
 
     def validate(self, opts: dict[str, Any]) -> None:
@@ -94,7 +105,8 @@ class _LowRankPC:
     def setUp(self, pc: PETSc.PC) -> None:
         """PCSetUp: read options and build the factor at the operator's linearisation point."""
         if not self.opts:
-            self.opts = self.options.read(pc.getOptionsPrefix() or "")
+            self.prefix = pc.getOptionsPrefix() or ""
+            self.opts = self.options.read(self.prefix)
             self.validate(self.opts)
         self.obj = pinn_objective_of(pc)
         if self.factor_in_setup():
@@ -211,6 +223,9 @@ class SketchedPseudoInverse(_LowRankPC):
         [
             *_SKETCH_OPTIONS,
             Option("passes", "int", 2, "1: one-pass T = QᵀA(QᵀM)⁻¹, 2: two-pass T = QᵀGQ", choices=None),
+            Option("jacobian", "bool", False, "sketch J, not G: Q = orth(JᵀΩ) with Ω Gaussian over the residual "
+                   "rows, λ = σ² from the SVD of J Q (two products with J, as one pass): eigenvalues resolved "
+                   "down to ~eps² λ_max instead of eps λ_max, so a relative cut far below 1e-16 keeps real directions"),
         ],
     )
 
@@ -222,6 +237,12 @@ class SketchedPseudoInverse(_LowRankPC):
 
     def validate(self, opts: dict[str, Any]) -> None:
         check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], opts.get("passes", 2))
+        if opts.get("jacobian") and (opts.get("warm") or opts.get("passes", 2) != 2):
+            p = f"-{self.prefix}pc_sketch_"
+            what = f"{p}warm (its test matrix lives in parameter space)" if opts.get("warm") else \
+                f"{p}passes 1 (the Jacobian sketch makes its own two products)"
+            raise PinnInputError(f"{p}jacobian: not with {what}; allowed: {p}jacobian with {p}passes 2 and "
+                                 f"{p}warm 0")
 
     def sketch_size(self, P: int) -> int:
         if self.k == 0:
@@ -234,7 +255,12 @@ class SketchedPseudoInverse(_LowRankPC):
 
     def factor(self, obj: Any, theta: Tensor) -> LowRank:
         k = self.sketch_size(obj.n_params)
-        lr = self.sketch(obj, theta, self.test_matrix(obj.n_params, k, theta))
+        if self.opts.get("jacobian"):
+            Omega = obj.row_gaussian(k, self.opts["seed"] + self.stats["factorizations"], theta)
+            lr = jacobian_eig(lambda W: obj.jacobian_t(theta, W), lambda Q: obj.jq_triangle(theta, Q), Omega,
+                              tol=self.opts["tol"], rtol=self.opts["rtol"])
+        else:
+            lr = self.sketch(obj, theta, self.test_matrix(obj.n_params, k, theta))
         if self.opts.get("warm"):
             self.basis = lr.U
         if self.opts["adaptive"]:
