@@ -55,16 +55,16 @@ def main() -> None:
 
         trainer._observe = failing
     if mode == "objective_raise" and obj.rank == 1:
-        loss_grad = obj.residual.loss_grad
+        residual_grad = obj.residual.residual_grad  # the gradient pass (r and Jᵀr) of PinnObjective
         calls = [0]
 
-        def failing_loss_grad(theta):
+        def failing_residual_grad(theta):
             calls[0] += 1
             if calls[0] == 4:
                 raise RuntimeError("injected residual failure")
-            return loss_grad(theta)
+            return residual_grad(theta)
 
-        obj.residual.loss_grad = failing_loss_grad
+        obj.residual.residual_grad = failing_residual_grad
     try:
         trainer.solve()
     except RunFailedError as exc:
