@@ -267,12 +267,17 @@ class PinnObjective:
             loc = Q.T @ self.gram_local(theta, Q)
         return torch.as_tensor(self._sum(loc), dtype=self.model.dtype, device=self.model.device)
 
-    def row_gaussian(self, k: int, seed: int, like: Tensor) -> Tensor:
-        """This rank's rows of an N × k standard normal matrix over the global residual rows (in
-        the stacked point order the ranks split): the same matrix on any number of ranks."""
+    def row_range(self) -> tuple[int, int]:
+        """(first global residual row of this rank, global row count N): the ranks' rows stacked in
+        rank order, which is the stacked point order. Collective."""
         n = np.array(self.mpi.allgather(self.n_local)) if self.size > 1 else np.array([self.n_local])
-        a = int(n[: self.rank].sum())
-        return gaussian(int(n.sum()), k, seed, like)[a : a + self.n_local]
+        return int(n[: self.rank].sum()), int(n.sum())
+
+    def row_gaussian(self, k: int, seed: int, like: Tensor) -> Tensor:
+        """This rank's rows of an N × k standard normal matrix over the global residual rows: the
+        same matrix on any number of ranks."""
+        a, N = self.row_range()
+        return gaussian(N, k, seed, like)[a : a + self.n_local]
 
     def jacobian_t(self, theta: Tensor, W: Tensor) -> Tensor:
         """Jᵀ W (P × k) summed over ranks, W this rank's rows (n_loc × k)."""

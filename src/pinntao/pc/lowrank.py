@@ -357,9 +357,8 @@ class ExactPseudoInverse(_LowRankPC):
     def factor(self, obj: Any, theta: Tensor) -> LowRank:
         lr, self.stats["form"] = exact_factor(obj, theta, self.opts["form"], self.opts["tol"], self.opts["rtol"])
         if lr.W is not None:  # this rank's rows of W (global J stacks the ranks' rows in rank order)
-            n = np.array(obj.mpi.allgather(obj.residual.n_local)) if obj.size > 1 else np.array([obj.residual.n_local])
-            off = int(n[: obj.rank].sum())
-            self._W_loc, self._W_theta = lr.W[off : off + int(n[obj.rank])].contiguous(), theta
+            off = obj.row_range()[0]
+            self._W_loc, self._W_theta = lr.W[off : off + obj.n_local].contiguous(), theta
         return lr
 
     def apply(self, pc: PETSc.PC, b: PETSc.Vec, x: PETSc.Vec) -> None:
