@@ -1,6 +1,8 @@
 """Sketches: exact on exactly low-rank G, agree with dense eigendecompositions; the PCs
 apply U Λ⁻¹ Uᵀ; ENGD's kernel (Woodbury) form equals the dense pseudo-inverse."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -9,10 +11,12 @@ from petsc4py import PETSc
 
 from pinntao.errors import PinnInputError
 from pinntao.sketch import (
+    ROW_BLOCK,
     NonFiniteSketch,
     check_sketch_args,
     exact_from_jacobian,
     gaussian,
+    gaussian_rows,
     jacobian_eig,
     nystrom,
     randomized_eig,
@@ -236,6 +240,17 @@ def _graded_jacobian(N=80, P=60, r=30, seed=0):
     V, _ = torch.linalg.qr(torch.randn(P, r, generator=gen, dtype=torch.float64))
     sig = torch.logspace(0, -11, r, dtype=torch.float64)
     return W @ torch.diag(sig) @ V.T, sig**2
+
+
+@pytest.mark.parametrize("cuts", [[0, 1000, 3000], [0, ROW_BLOCK - 1, ROW_BLOCK + 1, 2999, 3000], [0, 0, 3000]])
+def test_row_gaussian_is_the_same_matrix_for_any_split_of_the_rows(cuts):
+    like = torch.zeros(1, dtype=torch.float64)
+    full = gaussian_rows(0, 3000, 4, 7, like)
+    parts = [gaussian_rows(a, b - a, 4, 7, like) for a, b in itertools.pairwise(cuts)]
+    assert torch.equal(torch.cat(parts), full)
+    # blocks are independent draws, and the next seed is another matrix
+    assert abs(float(torch.corrcoef(full[:2048, 0].reshape(2, -1))[0, 1])) < 0.15
+    assert not torch.equal(gaussian_rows(0, 3000, 4, 8, like)[-10:], full[-10:])
 
 
 def test_jacobian_sketch_resolves_eigenvalues_that_gram_products_lose():

@@ -24,7 +24,7 @@ from .errors import PinnInputError
 from .models import FlatModel, MissingDerivative
 from .problems.base import Problem
 from .residual import Residual
-from .sketch import gaussian
+from .sketch import gaussian_rows
 
 GRAM_MODES = ("auto", "explicit", "matfree")
 INITS = ("glorot", "module")
@@ -276,8 +276,7 @@ class PinnObjective:
     def row_gaussian(self, k: int, seed: int, like: Tensor) -> Tensor:
         """This rank's rows of an N × k standard normal matrix over the global residual rows: the
         same matrix on any number of ranks."""
-        a, N = self.row_range()
-        return gaussian(N, k, seed, like)[a : a + self.n_local]
+        return gaussian_rows(self.row_range()[0], self.n_local, k, seed, like)
 
     def jacobian_t(self, theta: Tensor, W: Tensor) -> Tensor:
         """Jᵀ W (P × k) summed over ranks, W this rank's rows (n_loc × k)."""

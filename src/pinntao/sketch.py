@@ -66,6 +66,21 @@ def gaussian(P: int, k: int, seed: int, like: Tensor) -> Tensor:
     return torch.randn(P, k, generator=gen, dtype=torch.float64).to(dtype=like.dtype, device=like.device)
 
 
+#: rows per independently seeded block of :func:`gaussian_rows`
+ROW_BLOCK = 1024
+
+
+def gaussian_rows(first: int, n: int, k: int, seed: int, like: Tensor) -> Tensor:
+    """Rows first … first + n − 1 of a standard normal matrix with k columns whose row blocks of
+    ``ROW_BLOCK`` are seeded from (seed, block): any split of the rows over ranks gives the same
+    matrix, and a rank draws only the blocks it holds rows of, not all N × k numbers."""
+    if n == 0:
+        return torch.empty(0, k, dtype=like.dtype, device=like.device)
+    b0, b1 = first // ROW_BLOCK, (first + n - 1) // ROW_BLOCK
+    blocks = [gaussian(ROW_BLOCK, k, (int(seed) << 24) + b, like) for b in range(b0, b1 + 1)]
+    return torch.cat(blocks)[first - b0 * ROW_BLOCK : first - b0 * ROW_BLOCK + n]
+
+
 def check_sketch_args(rank: int, oversample: int, tol: float, passes: int) -> None:
     if rank <= 0:
         raise PinnInputError(f"sketch rank must be > 0, got {rank}")
