@@ -242,7 +242,7 @@ class SketchedPseudoInverse(_LowRankPC):
             what = f"{p}warm (its test matrix lives in parameter space)" if opts.get("warm") else \
                 f"{p}passes 1 (the Jacobian sketch makes its own two products)"
             raise PinnInputError(f"{p}jacobian: not with {what}; allowed: {p}jacobian with {p}passes 2 and "
-                                 f"{p}warm 0")
+                                 f"{p}warm 0, or {p}jacobian 0 (a sketch of G) with either")
 
     def sketch_size(self, P: int) -> int:
         if self.k == 0:
