@@ -215,7 +215,7 @@ fi
 CAP256="sngd_cap256=-pinn_optimizer sngd -tao_ng_pc_sketch_max_rank 256"
 CAP_RUN=(--problems burgers1d --methods sngd --method "$CAP256"
          --method "sngd_cap128=-pinn_optimizer sngd -tao_ng_pc_sketch_max_rank 128" "${MB_LIMITS[@]}")
-WARM1="sngd_warm1=-pinn_optimizer sngd -tao_ng_pc_sketch_warm 1 -tao_ng_pc_sketch_passes 1"
+WARM1="sngd_warm1=-pinn_optimizer sngd_gram -tao_ng_pc_sketch_warm 1 -tao_ng_pc_sketch_passes 1"
 if [[ $group == ng_rankcap ]]; then
   run "${CAP_RUN[@]}" --method "$WARM1" --out bench-out/ng_rankcap
 fi
@@ -266,21 +266,23 @@ if [[ $group == ng_geodesic_heat1d_a2 ]]; then
         --extra "$NG" --out bench-out/ng_geodesic_heat1d_a2_np$np
   done
 fi
-# issue 19, the Jacobian sketch (sngd_jac) against the sketch of G (sngd), the second sitting: poisson2d at the
+# Groups above this one ran `sngd` when it sketched G (today's `sngd_gram`); since ng_jac, `sngd` sketches J.
+# issue 19, the Jacobian sketch (then sngd_jac, now sngd) against the sketch of G (then sngd, now sngd_gram), the
+# second sitting: poisson2d at the
 # three network sizes for 90 s on 1 rank and P = 1,341 on 2 ranks (about 15 minutes), heat1d A2 for 120 s
 # (4 minutes), the zoo at 20 s with the issue's references sngd_paper, sngd_damped and engd_kernel
 # (17 minutes) and 15 iterations of burgers1d at 12,288 rows (cost per iteration)
 if [[ $group == ng_jac ]]; then
   for layers in 20,20,20,20 64 64,48,32,16; do
-    run --problems poisson2d --layers $layers --methods sngd,sngd_jac --max-it 100000 --time-limit 90 \
+    run --problems poisson2d --layers $layers --methods sngd_gram,sngd --max-it 100000 --time-limit 90 \
         --extra "$NG" --out bench-out/ng_jac_np1_${layers//,/x}
   done
-  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd,sngd_jac --max-it 100000 --time-limit 90 \
+  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd_gram,sngd --max-it 100000 --time-limit 90 \
       --extra "$NG" --out bench-out/ng_jac_np2_20x20x20x20
-  run --problems heat1d --layers 50,50,50 --methods sngd,sngd_jac --max-it 100000 --time-limit 120 \
+  run --problems heat1d --layers 50,50,50 --methods sngd_gram,sngd --max-it 100000 --time-limit 120 \
       --extra "$NG" --out bench-out/ng_jac_heat1d_a2
-  run --problems $ZOO_NG --methods sngd,sngd_jac,sngd_paper,sngd_damped,engd_kernel --max-it 100000 \
+  run --problems $ZOO_NG --methods sngd_gram,sngd,sngd_paper,sngd_damped,engd_kernel --max-it 100000 \
       --time-limit 20 --extra "$NG" --no-figures --out bench-out/ng_jac_zoo
-  run --problems burgers1d --methods sngd,sngd_jac --max-it 15 --time-limit 0 --extra "$MB" --no-figures \
+  run --problems burgers1d --methods sngd_gram,sngd --max-it 15 --time-limit 0 --extra "$MB" --no-figures \
       --out bench-out/ng_jac_burgers12288
 fi

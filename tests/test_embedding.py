@@ -126,10 +126,10 @@ def test_trainer_lifts_taos_function_evaluation_cap(scoped_db):
 
 
 def test_optimizer_view_prints_the_options_in_effect():
-    proc = run_pinntao("-pinn_problem", "poisson1d", "-pinn_optimizer", "sngd", "-tao_ng_pc_sketch_passes", "1",
+    proc = run_pinntao("-pinn_problem", "poisson1d", "-pinn_optimizer", "sngd", "-tao_ng_pc_sketch_rtol", "1e-16",
                        "-pinn_optimizer_view", "-tao_max_it", "1")
     assert proc.returncode == 0, proc.stderr
-    assert "-tao_ng_pc_sketch_passes 1   (yours; preset: 2)" in proc.stdout
+    assert "-tao_ng_pc_sketch_rtol 1e-16   (yours; preset: 1e-18)" in proc.stdout
     assert "-tao_ng_pc_python_type pinntao.pc.SketchedPseudoInverse" in proc.stdout
 
 

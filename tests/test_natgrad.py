@@ -83,52 +83,54 @@ def test_non_descent_direction_is_rejected():
     assert "descent" in trainer.tao.getPythonContext().message
 
 
-def test_nonfinite_sketch_is_rejected():
-    """NaN Gram products → PC failure → DIVERGED_NAN, θ stays finite at the last iterate."""
+@pytest.mark.parametrize("preset,product", [("sngd_gram", "gram"), ("sngd", "jacobian_t")])
+def test_nonfinite_sketch_is_rejected(preset, product):
+    """NaN products (G M for the sketch of G, JᵀΩ for the Jacobian sketch) → PC failure →
+    DIVERGED_NAN, θ stays finite at the last iterate."""
     obj = _poisson1d()
-    real = obj.gram
+    real = getattr(obj, product)
 
     def poisoned(theta, m):
         return real(theta, m) * float("nan")
 
-    obj.gram = poisoned
-    x, res = _train(obj, "sngd", tao_max_it=5)
+    setattr(obj, product, poisoned)
+    x, res = _train(obj, preset, tao_max_it=5)
     assert res.converged_reason == "DIVERGED_NAN"
     assert torch.isfinite(obj.gather(x)).all()
     assert res.iterations == 0
 
 
 def test_presets_expand_and_raw_options_override():
-    names = {"sngd", "sngd1", "sngd_paper", "engd", "engd_kernel", "spring", "gn", "ngcg", "lbfgs", "newton"}
+    names = {"sngd", "sngd_gram", "sngd1", "sngd_paper", "engd", "engd_kernel", "spring", "gn", "ngcg", "lbfgs",
+             "newton"}
     assert names <= set(PRESETS)
     obj = _poisson1d()
-    opts = dict(preset_options("sngd"))
-    opts["tao_ng_pc_sketch_passes"] = "1"  # the user's raw option wins over the preset
     from pinntao.presets import apply_preset
 
     db = PETSc.Options()
-    db.setValue("tao_ng_pc_sketch_passes", "1")
+    db.setValue("tao_ng_pc_sketch_jacobian", "0")  # the user's raw option wins over the preset's 1
     try:
         apply_preset("sngd", db)
-        assert db.getString("tao_ng_pc_sketch_passes") == "1"
+        assert db.getString("tao_ng_pc_sketch_jacobian") == "0"
         assert db.getString("tao_python_type") == "pinntao.solvers.NaturalGradient"
         trainer = Trainer(obj)
-        assert trainer.tao.getKSP().getPC().getPythonContext().opts["passes"] == 1
+        opts = trainer.tao.getKSP().getPC().getPythonContext().opts
+        assert opts["jacobian"] is False and opts["rtol"] == 1e-18
     finally:
         for k, _ in preset_options("sngd"):
             db.delValue(k)
 
 
-@pytest.mark.parametrize("extra", [[], ["-tao_ng_pc_sketch_warm", "1"], ["-tao_ng_pc_sketch_jacobian", "1"]],
-                         ids=["gaussian", "warm", "jacobian"])
-def test_sngd_rank_independent(extra):
+@pytest.mark.parametrize("preset,extra", [("sngd_gram", []), ("sngd_gram", ["-tao_ng_pc_sketch_warm", "1"]),
+                                          ("sngd", [])], ids=["gaussian", "warm", "jacobian"])
+def test_sngd_rank_independent(preset, extra):
     """Same seed → same iterates on 1 and 2 ranks (the warm sketch's basis is the same on every
     rank too). The cut tol is raised from the paper's 1e-13 so that G⁺ is well conditioned: with
     tol = 1e-13, rounding differences of 1e-16 in G are amplified by 1/λ_min ≈ 1e13 and no two
     summation orders agree."""
 
     def run(n):
-        opts = [a for k, v in preset_options("sngd") if k != "tao_type" for a in (f"-{k}", v)]
+        opts = [a for k, v in preset_options(preset) if k != "tao_type" for a in (f"-{k}", v)]
         proc = run_mpi(
             n,
             [

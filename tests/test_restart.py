@@ -53,7 +53,7 @@ def test_12_resumed_run_matches_uninterrupted(tmp_path, method):
 def test_12_warm_sketch_resumes_exactly(tmp_path):
     """-tao_ng_pc_sketch_warm starts each sketch from the last kept basis: the restart file holds
     it, so the resumed run sketches with the same test matrix as the uninterrupted one."""
-    full, res = _interrupted_and_resumed(tmp_path, "sngd", extra=("-tao_ng_pc_sketch_warm", "1"))
+    full, res = _interrupted_and_resumed(tmp_path, "sngd_gram", extra=("-tao_ng_pc_sketch_warm", "1"))
     assert res["iterations"] == full["iterations"] == 16
     np.testing.assert_allclose([h[2] for h in res["history"]], [h[2] for h in full["history"]], rtol=1e-12)
     assert res["loss"] == pytest.approx(full["loss"], rel=1e-12, abs=0)

@@ -27,7 +27,8 @@ _SKETCH = [("tao_ng_ksp_type", "preonly"), ("tao_ng_pc_type", "python"),
            ("tao_ng_pc_python_type", "pinntao.pc.SketchedPseudoInverse")]
 # the scale-aware two-pass sketch: eigenvalues kept when λ > 1e-15 λ_max, no absolute cut
 _REL_CUT = [("tao_ng_pc_sketch_passes", "2"), ("tao_ng_pc_sketch_rtol", "1e-15"), ("tao_ng_pc_sketch_tol", "1e-300")]
-# the Jacobian sketch (a randomized SVD of J, λ = σ²) resolves eigenvalues far below eps·λ_max: a deeper cut
+# the Jacobian sketch (a randomized SVD of J, λ = σ²) resolves eigenvalues far below eps·λ_max: a deeper cut (the
+# default sngd)
 _JAC_CUT = [("tao_ng_pc_sketch_jacobian", "1"), ("tao_ng_pc_sketch_rtol", "1e-18"), ("tao_ng_pc_sketch_tol", "1e-300")]
 # Levenberg-Marquardt: μ = c·L with c from the gain ratio, accept-first line search
 _LM = [("tao_ng_linesearch", "backtrack"), ("tao_ng_damping", "adaptive"), ("tao_ng_damping_init", "1")]
@@ -62,19 +63,22 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         [("tao_type", "brgn")],
     ),
     "sngd": (
-        "sketched natural gradient (two-pass sketch), scale-aware: relative cut λ > 1e-15 λ_max (no absolute cut), "
+        "sketched natural gradient, scale-aware: a randomized SVD of J (Q = orth(JᵀΩ), λ = σ² from the SVD of J Q: "
+        "eigenvalues resolved far below eps·λ_max), relative cut λ > 1e-18 λ_max (no absolute cut), "
         "Levenberg-Marquardt damping μ = c·L (c from the gain ratio) with geodesic acceleration (a bent path is a "
         "rejection), warm-started accept-first line search, stops when the loss stalls",
+        [*_NG, *_SKETCH, *_JAC_CUT, *_LM, ("tao_ng_geodesic", "1"), *_NG_STOP],
+    ),
+    "sngd_gram": (
+        "sngd with the two-pass sketch of G instead of J (relative cut λ > 1e-15 λ_max: the rounding floor of G's "
+        "products); takes -tao_ng_pc_sketch_warm and -tao_ng_pc_sketch_passes 1 (the default until 2026-12-03, "
+        "second sitting)",
         [*_NG, *_SKETCH, *_REL_CUT, *_LM, ("tao_ng_geodesic", "1"), *_NG_STOP],
     ),
     "sngd_lm": (
-        "sngd without geodesic acceleration: straight Levenberg-Marquardt steps (the default until 2026-12-03)",
+        "sngd_gram without geodesic acceleration: straight Levenberg-Marquardt steps on the sketch of G (the default "
+        "until 2026-12-03)",
         [*_NG, *_SKETCH, *_REL_CUT, *_LM, *_NG_STOP],
-    ),
-    "sngd_jac": (
-        "sngd with the Jacobian sketch: Q = orth(JᵀΩ), λ = σ² from the SVD of J Q (two products with J), so the "
-        "relative cut can sit at 1e-18 λ_max, below the rounding floor of a sketch of G",
-        [*_NG, *_SKETCH, *_JAC_CUT, *_LM, ("tao_ng_geodesic", "1"), *_NG_STOP],
     ),
     "sngd_sg": (
         "sngd with the safeguard rule: undamped steps and the best-of-grid line search; a step that finds no "
