@@ -268,10 +268,9 @@ if [[ $group == ng_geodesic_heat1d_a2 ]]; then
 fi
 # Groups above this one ran `sngd` when it sketched G (today's `sngd_gram`); since ng_jac, `sngd` sketches J.
 # issue 19, the Jacobian sketch (then sngd_jac, now sngd) against the sketch of G (then sngd, now sngd_gram), the
-# second sitting: poisson2d at the
-# three network sizes for 90 s on 1 rank and P = 1,341 on 2 ranks (about 15 minutes), heat1d A2 for 120 s
-# (4 minutes), the zoo at 20 s with the issue's references sngd_paper, sngd_damped and engd_kernel
-# (17 minutes) and 15 iterations of burgers1d at 12,288 rows (cost per iteration)
+# second sitting: poisson2d at the three network sizes for 90 s on 1 rank and P = 1,341 on 2 ranks (about 15
+# minutes), heat1d A2 for 120 s (4 minutes), the zoo at 20 s with the issue's references sngd_paper, sngd_damped
+# and engd_kernel (17 minutes) and 15 iterations of burgers1d at 12,288 rows (cost per iteration)
 if [[ $group == ng_jac ]]; then
   for layers in 20,20,20,20 64 64,48,32,16; do
     run --problems poisson2d --layers $layers --methods sngd_gram,sngd --max-it 100000 --time-limit 90 \
