@@ -178,7 +178,9 @@ def _affine(tape: list[TapeRecord] | None, name: str, a: Tensor, w: Tensor, b: T
 def _input_channels(tape: list[TapeRecord] | None, name: str, w: Tensor, n: int, d: int) -> Tensor:
     """∂z/∂x_i = W[:, i] of an input layer as channels (n, d, width): the product of Wᵀ with the
     identity, recorded as such on the tape."""
-    dz = w.T.unsqueeze(0).expand(n, d, -1)
+    # Wᵀ made contiguous: a transposed view would give every later channel stack a (n, width, d)
+    # memory layout, whose products with the weights torch then runs as per-point bmm (1.4× slower loss)
+    dz = w.T.contiguous().unsqueeze(0).expand(n, d, -1)
     if tape is not None:
         eye = torch.eye(d, dtype=w.dtype, device=w.device).unsqueeze(0).expand(n, d, d)
         tape.append((name, eye, dz, False))
