@@ -285,3 +285,25 @@ if [[ $group == ng_jac ]]; then
   run --problems burgers1d --methods sngd_gram,sngd --max-it 15 --time-limit 0 --extra "$MB" --no-figures \
       --out bench-out/ng_jac_burgers12288
 fi
+
+# issue 19, cheaper iterations: -tao_ng_pc_sketch_reuse 3 (a fresh Jacobian sketch every 3rd iteration, Rayleigh-Ritz
+# in its basis between) against a fresh sketch every iteration: poisson2d at three sizes (P = 5,425 on seeds 0, 1, 2)
+# and P = 1,341 on 2 ranks for 90 s, heat1d A2 for 120 s, the zoo at 20 s, 15 iterations of burgers1d at 12,288 rows
+# (about 40 minutes)
+R3="sngd_r3=-pinn_optimizer sngd -tao_ng_pc_sketch_reuse 3"
+if [[ $group == ng_reuse ]]; then
+  for layers in 20,20,20,20 64; do
+    run --problems poisson2d --layers $layers --methods sngd --method "$R3" --max-it 100000 --time-limit 90 \
+        --extra "$NG" --out bench-out/ng_reuse_np1_${layers//,/x}
+  done
+  run --problems poisson2d --layers 64,48,32,16 --seeds 0,1,2 --methods sngd --method "$R3" --max-it 100000 \
+      --time-limit 90 --extra "$NG" --out bench-out/ng_reuse_np1_64x48x32x16
+  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd --method "$R3" --max-it 100000 \
+      --time-limit 90 --extra "$NG" --out bench-out/ng_reuse_np2_20x20x20x20
+  run --problems heat1d --layers 50,50,50 --methods sngd --method "$R3" --max-it 100000 --time-limit 120 \
+      --extra "$NG" --out bench-out/ng_reuse_heat1d_a2
+  run --problems $ZOO_NG --methods sngd --method "$R3" --max-it 100000 --time-limit 20 --extra "$NG" --no-figures \
+      --out bench-out/ng_reuse_zoo
+  run --problems burgers1d --methods sngd --method "$R3" --max-it 15 --time-limit 0 --extra "$MB" --no-figures \
+      --out bench-out/ng_reuse_burgers12288
+fi

@@ -122,7 +122,8 @@ def test_presets_expand_and_raw_options_override():
 
 
 @pytest.mark.parametrize("preset,extra", [("sngd_gram", []), ("sngd_gram", ["-tao_ng_pc_sketch_warm", "1"]),
-                                          ("sngd", [])], ids=["gaussian", "warm", "jacobian"])
+                                          ("sngd", []), ("sngd", ["-tao_ng_pc_sketch_reuse", "3"])],
+                         ids=["gaussian", "warm", "jacobian", "jacobian_reuse"])
 def test_sngd_rank_independent(preset, extra):
     """Same seed → same iterates on 1 and 2 ranks (the warm sketch's basis is the same on every
     rank too). The cut tol is raised from the paper's 1e-13 so that G⁺ is well conditioned: with

@@ -59,6 +59,15 @@ def test_12_warm_sketch_resumes_exactly(tmp_path):
     assert res["loss"] == pytest.approx(full["loss"], rel=1e-12, abs=0)
 
 
+def test_12_reused_sketch_basis_resumes_exactly(tmp_path):
+    """-tao_ng_pc_sketch_reuse 3: the checkpoint at iteration 8 falls between fresh sketches; the
+    restart file holds the kept basis, so the resumed run's Ritz steps use the same one."""
+    full, res = _interrupted_and_resumed(tmp_path, "sngd", extra=("-tao_ng_pc_sketch_reuse", "3"))
+    assert res["iterations"] == full["iterations"] == 16
+    np.testing.assert_allclose([h[2] for h in res["history"]], [h[2] for h in full["history"]], rtol=1e-12)
+    assert res["loss"] == pytest.approx(full["loss"], rel=1e-12, abs=0)
+
+
 @pytest.mark.mpi
 def test_12_resumed_run_matches_on_two_ranks(tmp_path):
     full, res = _interrupted_and_resumed(tmp_path, "adam", mpi=2)

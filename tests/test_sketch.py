@@ -17,7 +17,9 @@ from pinntao.sketch import (
     exact_from_jacobian,
     gaussian,
     gaussian_rows,
+    gram_ritz,
     jacobian_eig,
+    jacobian_ritz,
     nystrom,
     randomized_eig,
 )
@@ -300,3 +302,71 @@ def test_jacobian_sketch_refuses_what_it_cannot_do(extra):
     with pytest.raises(PETSc.Error):
         gram_pc(obj, perturbed_theta(obj), "pinntao.pc.SketchedPseudoInverse", pc_sketch_jacobian=1, **extra)
     assert "-pc_sketch_jacobian: not with -" + next(iter(extra)) in str(PinnInputError.last)
+
+
+def _jq_triangle(J):
+    return lambda Q: torch.linalg.qr(J @ Q, mode="r")[1]
+
+
+def test_ritz_in_a_kept_basis_is_the_factor_of_the_projected_G():
+    """-pc_sketch_reuse between fresh sketches: λ and U from the current J in the last sketch's
+    basis Q are the eigenpairs of QᵀGQ (U = Q S in span(Q)); when span(Q) holds the current J's
+    row space, they are G's own, deep eigenvalues included."""
+    J, _ = _graded_jacobian()
+    N, P = J.shape
+    fresh = jacobian_eig(lambda W: J.T @ W, _jq_triangle(J), gaussian(N, 40, 1, J), tol=1e-300, rtol=1e-20)
+    Q = fresh.Q
+    assert Q is not None and Q.shape == (P, 40)
+    # J moved inside its row space (new singular values, the same V): the old basis still holds it
+    W, sig, Vh = torch.linalg.svd(J, full_matrices=False)
+    sig2 = sig * torch.linspace(2.0, 0.5, sig.numel(), dtype=torch.float64)
+    J2 = W @ torch.diag(sig2) @ Vh
+    lr = jacobian_ritz(_jq_triangle(J2), Q, tol=1e-300, rtol=1e-20)
+    want = (sig2[:30] ** 2).sort(descending=True).values
+    assert lr.Q is Q and lr.k == 40
+    torch.testing.assert_close(lr.lam, want[want > 1e-20 * want[0]], rtol=1e-4, atol=0)
+    torch.testing.assert_close(Q @ (Q.T @ lr.U), lr.U, rtol=0, atol=1e-12)
+    # J moved out of span(Q): the Ritz values are those of QᵀG₃Q, from J Q or from QᵀGQ alike
+    J3 = J + 1e-3 * torch.randn(N, P, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    proj = torch.linalg.eigvalsh(Q.T @ J3.T @ J3 @ Q).flip(0)
+    keep = proj > 1e-12 * proj[0]
+    for lr in (jacobian_ritz(_jq_triangle(J3), Q, tol=1e-300, rtol=1e-12),
+               gram_ritz(lambda Q: (J3 @ Q).T @ (J3 @ Q), Q, tol=1e-300, rtol=1e-12)):
+        torch.testing.assert_close(lr.lam, proj[keep], rtol=1e-8, atol=1e-14)
+        torch.testing.assert_close(Q @ (Q.T @ lr.U), lr.U, rtol=0, atol=1e-10)
+    full = torch.linalg.eigvalsh(J3.T @ J3).flip(0)
+    assert (full[: int(keep.sum())] - proj[keep]).abs().max() > 1e-8  # not G₃'s own: Q misses directions
+
+
+@pytest.mark.parametrize("jacobian", [1, 0], ids=["jacobian", "gram"])
+def test_sketch_reuse_sketches_every_kth_factorisation(jacobian):
+    """-pc_sketch_reuse 3: a fresh sketch at factorisations 0, 3, 6, …; in between the factor comes
+    from one product with J in the kept basis (k products counted instead of 2k) and is the
+    Rayleigh-Ritz factor of the current G in that basis."""
+    obj = tiny_objective()
+    x = perturbed_theta(obj)
+    _, pc = gram_pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=8, pc_sketch_oversample=2,
+                    pc_sketch_tol=1e-10, pc_sketch_jacobian=jacobian, pc_sketch_reuse=3)
+    ctx = pc.getPythonContext()
+    b, y = obj.create_vec(), obj.create_vec()
+    b.setArray(np.cos(np.arange(obj.n_params)))
+    bases, products = [], []
+    for i in range(5):
+        if i:
+            x.array = x.array + 1e-3 * np.sin(np.arange(x.array.size) + i)  # a new linearisation point
+            obj.set_linearization(x)
+        before = obj.counts["gram"]
+        pc.apply(b, y)  # refactors at the new θ
+        products.append(obj.counts["gram"] - before)
+        bases.append(ctx.subspace)
+        k = ctx.stats["sketch_size"]
+        if i % 3:  # Ritz: the kept basis, one product with J per column
+            assert bases[i] is bases[i - 1] and products[i] == k
+            J = torch.func.jacrev(obj.residual)(obj.gather(x))
+            Q = bases[i]
+            lam = torch.linalg.eigvalsh(Q.T @ J.T @ J @ Q).flip(0)
+            torch.testing.assert_close(ctx.lam, lam[lam > 1e-10], rtol=1e-9, atol=0)
+        elif i:  # (factorisation 0 ran in KSPSetUp)
+            assert bases[i] is not bases[i - 1]
+            assert products[i] == 2 * k  # JᵀΩ and J Q, or G M and QᵀGQ
+    assert ctx.stats["factorizations"] == 5

@@ -5,10 +5,12 @@ draw Gaussian M (P × k), A = G M, thin QR A = QR, then
   one pass: T = QᵀA (QᵀM)⁻¹     two pass: T = Qᵀ G Q,
 eig T = S Λ Sᵀ, U = Q S. From J itself (``jacobian_eig``): Q = orth(JᵀΩ) with Ω Gaussian over the
 residual rows, λ = σ² from the SVD of J Q; never forming a product with G keeps the small
-eigenvalues that rounding at eps·λ_max erases from G M. Nyström (Tropp et al. 2017, stable shifted form) gives a PSD
-factor for the damped preconditioner. Exact: eigh of the dense G (P × P) or, when N < P, of
-the kernel J Jᵀ (N × N), U = Jᵀ W Σ⁻¹. Torch only; the ``gram`` callable returns the
-*global* G M (already summed over ranks), so every rank computes the same factor.
+eigenvalues that rounding at eps·λ_max erases from G M. A basis Q kept from an earlier sketch gives
+a factor from one product with J (``gram_ritz``, ``jacobian_ritz``: Rayleigh–Ritz within span(Q)).
+Nyström (Tropp et al. 2017, stable shifted form) gives a PSD factor for the damped preconditioner.
+Exact: eigh of the dense G (P × P) or, when N < P, of the kernel J Jᵀ (N × N), U = Jᵀ W Σ⁻¹.
+Torch only; the ``gram`` callable returns the *global* G M (already summed over ranks), so every
+rank computes the same factor.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class LowRank:
     k: int  # sketch size used
     all_lam: Tensor  # every eigenvalue of T (diagnostics and rank adaptation)
     W: Tensor | None = None  # kernel form: the kept left singular vectors of J (N × r), J ≈ W Σ Uᵀ
+    Q: Tensor | None = None  # a sketch's orthonormal basis (P × k): U = Q S lies in its span
 
     @property
     def rank(self) -> int:
@@ -57,7 +60,13 @@ def _truncate(Q: Tensor, T: Tensor, tol: float, k: int, rtol: float = 0.0) -> Lo
     lam, S = torch.linalg.eigh(T)
     lam, S = lam.flip(0), S.flip(1)
     keep = lam > cutoff(lam, tol, rtol)
-    return LowRank(Q @ S[:, keep], lam[keep], k, lam)
+    return LowRank(Q @ S[:, keep], lam[keep], k, lam, Q=Q)
+
+
+def gram_ritz(form: Callable[[Tensor], Tensor], Q: Tensor, *, tol: float = 1e-13, rtol: float = 0.0) -> LowRank:
+    """Rayleigh–Ritz: G's factor within span(Q) from ``form(Q)`` = QᵀGQ alone (one product with J),
+    for a basis Q kept from an earlier sketch."""
+    return _truncate(Q, form(Q), tol, Q.shape[1], rtol)
 
 
 def gaussian(P: int, k: int, seed: int, like: Tensor) -> Tensor:
@@ -133,13 +142,20 @@ def jacobian_eig(
     if not torch.isfinite(Y).all():
         raise NonFiniteSketch("non-finite Jacobian products JᵀΩ")
     Q, _ = torch.linalg.qr(Y)
+    return jacobian_ritz(jq_triangle, Q, tol=tol, rtol=rtol)
+
+
+def jacobian_ritz(jq_triangle: Callable[[Tensor], Tensor], Q: Tensor, *, tol: float = 1e-13,
+                  rtol: float = 0.0) -> LowRank:
+    """Rayleigh–Ritz on J: λ = σ² and U = Q S from the SVD of J Q (one product with J), Q orthonormal
+    (P × k): the second half of :func:`jacobian_eig`, or alone with a basis kept from an earlier sketch."""
     R = jq_triangle(Q)
     if not torch.isfinite(R).all():
         raise NonFiniteSketch("non-finite Jacobian products J Q")
     _, sig, Sh = torch.linalg.svd(R, full_matrices=False)
     lam = sig * sig
     keep = lam > cutoff(lam, tol, rtol)
-    return LowRank(Q @ Sh.T[:, keep], lam[keep], Omega.shape[1], lam)
+    return LowRank(Q @ Sh.T[:, keep], lam[keep], Q.shape[1], lam, Q=Q)
 
 
 def nystrom(gram: Callable[[Tensor], Tensor], M: Tensor, *, tol: float = 1e-13, rtol: float = 0.0) -> LowRank:

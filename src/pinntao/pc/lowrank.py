@@ -41,7 +41,9 @@ from ..sketch import (
     check_sketch_args,
     exact_from_jacobian,
     gaussian,
+    gram_ritz,
     jacobian_eig,
+    jacobian_ritz,
     nystrom,
     randomized_eig,
 )
@@ -226,6 +228,9 @@ class SketchedPseudoInverse(_LowRankPC):
             Option("jacobian", "bool", False, "sketch J, not G: Q = orth(JᵀΩ) with Ω Gaussian over the residual "
                    "rows, λ = σ² from the SVD of J Q (two products with J, as one pass): eigenvalues resolved "
                    "down to ~eps² λ_max instead of eps λ_max, so a relative cut far below 1e-16 keeps real directions"),
+            Option("reuse", "int", 1, "a fresh sketch every k-th factorisation; in between, Rayleigh-Ritz in the "
+                   "last sketch's basis Q: λ and U from the current J Q alone (one product with J instead of two or "
+                   "three, no new test matrix)", check=positive, check_text="> 0"),
         ],
     )
 
@@ -234,6 +239,8 @@ class SketchedPseudoInverse(_LowRankPC):
         self.k = 0
         #: the last factor's kept U (global P × r, the same on every rank): -pc_sketch_warm's test matrix
         self.basis: Tensor | None = None
+        #: the last fresh sketch's orthonormal basis Q (global P × k): -pc_sketch_reuse's Ritz basis
+        self.subspace: Tensor | None = None
 
     def validate(self, opts: dict[str, Any]) -> None:
         check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], opts.get("passes", 2))
@@ -255,17 +262,26 @@ class SketchedPseudoInverse(_LowRankPC):
 
     def factor(self, obj: Any, theta: Tensor) -> LowRank:
         k = self.sketch_size(obj.n_params)
-        if self.opts.get("jacobian"):
+        cut = {"tol": self.opts["tol"], "rtol": self.opts["rtol"]}
+        reuse = self.opts.get("reuse", 1)
+        Q = self.subspace if reuse > 1 and self.stats["factorizations"] % reuse else None
+        if Q is not None and Q.shape[0] != obj.n_params:
+            Q = None  # a basis of another network (a restart file): sketch afresh
+        if Q is not None:  # between fresh sketches: Rayleigh-Ritz in the last sketch's basis
+            lr = (jacobian_ritz(lambda Q: obj.jq_triangle(theta, Q), Q.to(theta), **cut) if self.opts.get("jacobian")
+                  else gram_ritz(lambda Q: obj.gram_form(theta, Q), Q.to(theta), **cut))
+        elif self.opts.get("jacobian"):
             Omega = obj.row_gaussian(k, self.opts["seed"] + self.stats["factorizations"], theta)
-            lr = jacobian_eig(lambda W: obj.jacobian_t(theta, W), lambda Q: obj.jq_triangle(theta, Q), Omega,
-                              tol=self.opts["tol"], rtol=self.opts["rtol"])
+            lr = jacobian_eig(lambda W: obj.jacobian_t(theta, W), lambda Q: obj.jq_triangle(theta, Q), Omega, **cut)
         else:
             lr = self.sketch(obj, theta, self.test_matrix(obj.n_params, k, theta))
+        if reuse > 1 and Q is None:
+            self.subspace = lr.Q
         if self.opts.get("warm"):
             self.basis = lr.U
         if self.opts["adaptive"]:
             self.k = max(1, lr.rank + self.opts["oversample"])
-        self.stats["sketch_size"] = k
+        self.stats["sketch_size"] = lr.k
         return lr
 
     def test_matrix(self, P: int, k: int, like: Tensor) -> Tensor:

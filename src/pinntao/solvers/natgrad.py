@@ -503,6 +503,8 @@ def pc_restart_state(tao: PETSc.TAO) -> dict[str, Any]:
                              "pc_changes": float(getattr(ctx, "_changes", 0))}
     if getattr(ctx, "basis", None) is not None:  # -pc_sketch_warm: the next test matrix starts from it
         state["pc_basis"] = ctx.basis.detach().cpu().numpy()
+    if getattr(ctx, "subspace", None) is not None:  # -pc_sketch_reuse: the Ritz basis until the next sketch
+        state["pc_subspace"] = ctx.subspace.detach().cpu().numpy()
     return state
 
 
@@ -519,3 +521,6 @@ def load_pc_restart_state(tao: PETSc.TAO, state: dict[str, Any]) -> None:
     basis = np.asarray(state.get("pc_basis", []), dtype=np.float64)
     if basis.ndim == 2 and hasattr(ctx, "basis"):  # another shape: the next sketch starts Gaussian
         ctx.basis = torch.as_tensor(basis)
+    subspace = np.asarray(state.get("pc_subspace", []), dtype=np.float64)
+    if subspace.ndim == 2 and hasattr(ctx, "subspace"):  # another network's: the factor sketches afresh
+        ctx.subspace = torch.as_tensor(subspace)
