@@ -307,3 +307,15 @@ if [[ $group == ng_reuse ]]; then
   run --problems burgers1d --methods sngd --method "$R3" --max-it 15 --time-limit 0 --extra "$MB" --no-figures \
       --out bench-out/ng_reuse_burgers12288
 fi
+
+# issue 19: -tao_ng_pc_sketch_reuse 3 after the rule "a fresh sketch while the kept rank fills the basis": the rows
+# where ng_reuse lost (burgers1d, nonlinear1d_neumann, singular_perturbation at 20 s) and transport1d, and poisson2d
+# at P = 1,341 and 5,425 for 90 s (about 10 minutes)
+if [[ $group == ng_reuse_grow ]]; then
+  run --problems burgers1d,nonlinear1d_neumann,singular_perturbation,transport1d --methods sngd --method "$R3" \
+      --max-it 100000 --time-limit 20 --extra "$NG" --no-figures --out bench-out/ng_reuse_grow_zoo
+  for layers in 20,20,20,20 64,48,32,16; do
+    run --problems poisson2d --layers $layers --methods sngd --method "$R3" --max-it 100000 --time-limit 90 \
+        --extra "$NG" --out bench-out/ng_reuse_grow_np1_${layers//,/x}
+  done
+fi

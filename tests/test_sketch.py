@@ -338,6 +338,22 @@ def test_ritz_in_a_kept_basis_is_the_factor_of_the_projected_G():
     assert (full[: int(keep.sum())] - proj[keep]).abs().max() > 1e-8  # not G₃'s own: Q misses directions
 
 
+def _refactor_along(obj, x, pc, n):
+    """Factorise the PC at n linearisation points along a path from x; per factorisation: (the
+    Ritz basis after it, Gram products it counted, its sketch size)."""
+    ctx = pc.getPythonContext()
+    b, y = obj.create_vec(), obj.create_vec()
+    b.setArray(np.cos(np.arange(obj.n_params)))
+    out = [(ctx.subspace, None, ctx.stats["sketch_size"])]  # factorisation 0 ran in KSPSetUp
+    for i in range(1, n):
+        x.array = x.array + 1e-3 * np.sin(np.arange(x.array.size) + i)  # a new linearisation point
+        obj.set_linearization(x)
+        before = obj.counts["gram"]
+        pc.apply(b, y)  # refactors at the new θ
+        out.append((ctx.subspace, obj.counts["gram"] - before, ctx.stats["sketch_size"]))
+    return out
+
+
 @pytest.mark.parametrize("jacobian", [1, 0], ids=["jacobian", "gram"])
 def test_sketch_reuse_sketches_every_kth_factorisation(jacobian):
     """-pc_sketch_reuse 3: a fresh sketch at factorisations 0, 3, 6, …; in between the factor comes
@@ -345,28 +361,31 @@ def test_sketch_reuse_sketches_every_kth_factorisation(jacobian):
     Rayleigh-Ritz factor of the current G in that basis."""
     obj = tiny_objective()
     x = perturbed_theta(obj)
-    _, pc = gram_pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=8, pc_sketch_oversample=2,
+    # a sketch as large as P: the kept rank (about 30 of 44) leaves the basis room, so it is reused
+    _, pc = gram_pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=obj.n_params, pc_sketch_oversample=2,
                     pc_sketch_tol=1e-10, pc_sketch_jacobian=jacobian, pc_sketch_reuse=3)
     ctx = pc.getPythonContext()
-    b, y = obj.create_vec(), obj.create_vec()
-    b.setArray(np.cos(np.arange(obj.n_params)))
-    bases, products = [], []
-    for i in range(5):
-        if i:
-            x.array = x.array + 1e-3 * np.sin(np.arange(x.array.size) + i)  # a new linearisation point
-            obj.set_linearization(x)
-        before = obj.counts["gram"]
-        pc.apply(b, y)  # refactors at the new θ
-        products.append(obj.counts["gram"] - before)
-        bases.append(ctx.subspace)
-        k = ctx.stats["sketch_size"]
+    steps = _refactor_along(obj, x, pc, 5)
+    for i, (Q, products, k) in enumerate(steps[1:], 1):
         if i % 3:  # Ritz: the kept basis, one product with J per column
-            assert bases[i] is bases[i - 1] and products[i] == k
-            J = torch.func.jacrev(obj.residual)(obj.gather(x))
-            Q = bases[i]
-            lam = torch.linalg.eigvalsh(Q.T @ J.T @ J @ Q).flip(0)
-            torch.testing.assert_close(ctx.lam, lam[lam > 1e-10], rtol=1e-9, atol=0)
-        elif i:  # (factorisation 0 ran in KSPSetUp)
-            assert bases[i] is not bases[i - 1]
-            assert products[i] == 2 * k  # JᵀΩ and J Q, or G M and QᵀGQ
-    assert ctx.stats["factorizations"] == 5
+            assert Q is steps[i - 1][0] and products == k == Q.shape[1]
+            if i == 4:
+                J = torch.func.jacrev(obj.residual)(obj.gather(x))
+                lam = torch.linalg.eigvalsh(Q.T @ J.T @ J @ Q).flip(0)
+                torch.testing.assert_close(ctx.lam, lam[lam > 1e-10], rtol=1e-9, atol=0)
+        else:
+            assert Q is not steps[i - 1][0] and products == 2 * k  # JᵀΩ and J Q, or G M and QᵀGQ
+    assert ctx.stats["factorizations"] == 5 and ctx.stats["ranks"][-1] < obj.n_params - 1
+
+
+def test_sketch_reuse_sketches_afresh_while_the_rank_grows():
+    """A kept rank that fills the basis may be larger still, and a Ritz step cannot find more: every
+    factorisation is then a fresh sketch, k growing by the oversampling each time."""
+    obj = tiny_objective()
+    x = perturbed_theta(obj)
+    _, pc = gram_pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=4, pc_sketch_oversample=2,
+                    pc_sketch_tol=1e-10, pc_sketch_jacobian=1, pc_sketch_reuse=3)
+    steps = _refactor_along(obj, x, pc, 4)
+    assert [k for _, _, k in steps] == [6, 8, 10, 12]
+    for i, (Q, products, k) in enumerate(steps[1:], 1):
+        assert Q is not steps[i - 1][0] and products == 2 * k

@@ -230,7 +230,8 @@ class SketchedPseudoInverse(_LowRankPC):
                    "down to ~eps² λ_max instead of eps λ_max, so a relative cut far below 1e-16 keeps real directions"),
             Option("reuse", "int", 1, "a fresh sketch every k-th factorisation; in between, Rayleigh-Ritz in the "
                    "last sketch's basis Q: λ and U from the current J Q alone (one product with J instead of two or "
-                   "three, no new test matrix)", check=positive, check_text="> 0"),
+                   "three, no new test matrix); while the kept rank fills the basis (still growing) every sketch "
+                   "is fresh", check=positive, check_text="> 0"),
         ],
     )
 
@@ -241,6 +242,7 @@ class SketchedPseudoInverse(_LowRankPC):
         self.basis: Tensor | None = None
         #: the last fresh sketch's orthonormal basis Q (global P × k): -pc_sketch_reuse's Ritz basis
         self.subspace: Tensor | None = None
+        self.ritz_left = 0  # Ritz factorisations before the next fresh sketch
 
     def validate(self, opts: dict[str, Any]) -> None:
         check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], opts.get("passes", 2))
@@ -264,10 +266,11 @@ class SketchedPseudoInverse(_LowRankPC):
         k = self.sketch_size(obj.n_params)
         cut = {"tol": self.opts["tol"], "rtol": self.opts["rtol"]}
         reuse = self.opts.get("reuse", 1)
-        Q = self.subspace if reuse > 1 and self.stats["factorizations"] % reuse else None
+        Q = self.subspace if reuse > 1 and self.ritz_left > 0 else None
         if Q is not None and Q.shape[0] != obj.n_params:
             Q = None  # a basis of another network (a restart file): sketch afresh
         if Q is not None:  # between fresh sketches: Rayleigh-Ritz in the last sketch's basis
+            self.ritz_left -= 1
             lr = (jacobian_ritz(lambda Q: obj.jq_triangle(theta, Q), Q.to(theta), **cut) if self.opts.get("jacobian")
                   else gram_ritz(lambda Q: obj.gram_form(theta, Q), Q.to(theta), **cut))
         elif self.opts.get("jacobian"):
@@ -276,7 +279,9 @@ class SketchedPseudoInverse(_LowRankPC):
         else:
             lr = self.sketch(obj, theta, self.test_matrix(obj.n_params, k, theta))
         if reuse > 1 and Q is None:
-            self.subspace = lr.Q
+            self.subspace, self.ritz_left = lr.Q, reuse - 1
+        if lr.k < obj.n_params and lr.rank > lr.k - max(1, self.opts["oversample"] // 2):
+            self.ritz_left = 0  # the kept rank fills a basis short of P: still growing, only a fresh sketch grows it
         if self.opts.get("warm"):
             self.basis = lr.U
         if self.opts["adaptive"]:

@@ -505,6 +505,7 @@ def pc_restart_state(tao: PETSc.TAO) -> dict[str, Any]:
         state["pc_basis"] = ctx.basis.detach().cpu().numpy()
     if getattr(ctx, "subspace", None) is not None:  # -pc_sketch_reuse: the Ritz basis until the next sketch
         state["pc_subspace"] = ctx.subspace.detach().cpu().numpy()
+        state["pc_ritz_left"] = float(ctx.ritz_left)
     return state
 
 
@@ -523,4 +524,4 @@ def load_pc_restart_state(tao: PETSc.TAO, state: dict[str, Any]) -> None:
         ctx.basis = torch.as_tensor(basis)
     subspace = np.asarray(state.get("pc_subspace", []), dtype=np.float64)
     if subspace.ndim == 2 and hasattr(ctx, "subspace"):  # another network's: the factor sketches afresh
-        ctx.subspace = torch.as_tensor(subspace)
+        ctx.subspace, ctx.ritz_left = torch.as_tensor(subspace), int(state.get("pc_ritz_left", 0))
