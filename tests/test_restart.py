@@ -40,6 +40,12 @@ def _interrupted_and_resumed(tmp_path, method: str, mpi: int = 0, extra: tuple[s
     return _report(full), _report(res)
 
 
+def _assert_resumed_exactly(full: dict, res: dict) -> None:
+    assert res["iterations"] == full["iterations"] == 16
+    np.testing.assert_allclose([h[2] for h in res["history"]], [h[2] for h in full["history"]], rtol=1e-12)
+    assert res["loss"] == pytest.approx(full["loss"], rel=1e-12, abs=0)
+
+
 @pytest.mark.parametrize("method", ["adam", "sngd", "engd", "spring"])
 def test_12_resumed_run_matches_uninterrupted(tmp_path, method):
     full, res = _interrupted_and_resumed(tmp_path, method)
@@ -54,18 +60,14 @@ def test_12_warm_sketch_resumes_exactly(tmp_path):
     """-tao_ng_pc_sketch_warm starts each sketch from the last kept basis: the restart file holds
     it, so the resumed run sketches with the same test matrix as the uninterrupted one."""
     full, res = _interrupted_and_resumed(tmp_path, "sngd_gram", extra=("-tao_ng_pc_sketch_warm", "1"))
-    assert res["iterations"] == full["iterations"] == 16
-    np.testing.assert_allclose([h[2] for h in res["history"]], [h[2] for h in full["history"]], rtol=1e-12)
-    assert res["loss"] == pytest.approx(full["loss"], rel=1e-12, abs=0)
+    _assert_resumed_exactly(full, res)
 
 
 def test_12_reused_sketch_basis_resumes_exactly(tmp_path):
     """-tao_ng_pc_sketch_reuse 3: the checkpoint at iteration 8 falls between fresh sketches; the
     restart file holds the kept basis, so the resumed run's Ritz steps use the same one."""
     full, res = _interrupted_and_resumed(tmp_path, "sngd", extra=("-tao_ng_pc_sketch_reuse", "3"))
-    assert res["iterations"] == full["iterations"] == 16
-    np.testing.assert_allclose([h[2] for h in res["history"]], [h[2] for h in full["history"]], rtol=1e-12)
-    assert res["loss"] == pytest.approx(full["loss"], rel=1e-12, abs=0)
+    _assert_resumed_exactly(full, res)
 
 
 @pytest.mark.mpi

@@ -271,8 +271,8 @@ class SketchedPseudoInverse(_LowRankPC):
             Q = None  # a basis of another network (a restart file): sketch afresh
         if Q is not None:  # between fresh sketches: Rayleigh-Ritz in the last sketch's basis
             self.ritz_left -= 1
-            lr = (jacobian_ritz(lambda Q: obj.jq_triangle(theta, Q), Q.to(theta), **cut) if self.opts.get("jacobian")
-                  else gram_ritz(lambda Q: obj.gram_form(theta, Q), Q.to(theta), **cut))
+            lr = (jacobian_ritz(lambda B: obj.jq_triangle(theta, B), Q.to(theta), **cut) if self.opts.get("jacobian")
+                  else gram_ritz(lambda B: obj.gram_form(theta, B), Q.to(theta), **cut))
         elif self.opts.get("jacobian"):
             Omega = obj.row_gaussian(k, self.opts["seed"] + self.stats["factorizations"], theta)
             lr = jacobian_eig(lambda W: obj.jacobian_t(theta, W), lambda Q: obj.jq_triangle(theta, Q), Omega, **cut)
