@@ -319,3 +319,28 @@ if [[ $group == ng_reuse_grow ]]; then
         --extra "$NG" --out bench-out/ng_reuse_grow_np1_${layers//,/x}
   done
 fi
+
+# issue 19: -tao_ng_pc_sketch_reuse 3 with both rules (a fresh sketch while the kept rank fills the basis, and after
+# a rejected Ritz step) against a fresh sketch every iteration, before making it the default: the zoo at 20 s,
+# poisson2d at three sizes for 90 s on 1 rank and P = 1,341 on 2 ranks, heat1d A2 for 120 s (about 25 minutes);
+# ng_reuse_default_confirm: the zoo and P = 1,341 / 5,425 on seed 1 (about 12 minutes)
+if [[ $group == ng_reuse_default ]]; then
+  run --problems $ZOO_NG --methods sngd --method "$R3" --max-it 100000 --time-limit 20 --extra "$NG" --no-figures \
+      --out bench-out/ng_reuse_default_zoo
+  for layers in 64 20,20,20,20 64,48,32,16; do
+    run --problems poisson2d --layers $layers --methods sngd --method "$R3" --max-it 100000 --time-limit 90 \
+        --extra "$NG" --out bench-out/ng_reuse_default_np1_${layers//,/x}
+  done
+  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd --method "$R3" --max-it 100000 \
+      --time-limit 90 --extra "$NG" --out bench-out/ng_reuse_default_np2_20x20x20x20
+  run --problems heat1d --layers 50,50,50 --methods sngd --method "$R3" --max-it 100000 --time-limit 120 \
+      --extra "$NG" --out bench-out/ng_reuse_default_heat1d_a2
+fi
+if [[ $group == ng_reuse_default_confirm ]]; then
+  run --problems $ZOO_NG --seeds 1 --methods sngd --method "$R3" --max-it 100000 --time-limit 20 --extra "$NG" \
+      --no-figures --out bench-out/ng_reuse_default_confirm_zoo
+  for layers in 20,20,20,20 64,48,32,16; do
+    run --problems poisson2d --layers $layers --seeds 1 --methods sngd --method "$R3" --max-it 100000 \
+        --time-limit 90 --extra "$NG" --out bench-out/ng_reuse_default_confirm_np1_${layers//,/x}
+  done
+fi

@@ -161,6 +161,7 @@ class NaturalGradient(Solver):
                 f"  line search: {st['ls_evals']} loss evaluations ({st['ls_evals'] / its:.2f} per iteration, "
                 f"batched candidates included), {st['retries']} damping retries"
                 + (f", {st['geodesic_dropped']} geodesic corrections dropped" if self.opts.get("geodesic") else "")
+                + (f", {st['resketches']} fresh sketches after a rejected Ritz step" if st.get("resketches") else "")
                 + "\n"
             )
             times = ", ".join(f"{k} {1e3 * v / its:.1f}" for k, v in st["time_s"].items()
@@ -265,6 +266,17 @@ class NaturalGradient(Solver):
 
         return at, model
 
+    def _resketched(self, tao: PETSc.TAO) -> bool:
+        """After a rejected step: True when the step came from a Ritz factor in a reused sketch basis
+        (-pc_sketch_reuse), whose stale basis may miss the directions that matter now; the retry then
+        factors afresh at the same θ, with the same damping, as TAO's lmvm resets its quasi-Newton
+        matrix after a failed line search. False for a fresh factor or another PC: damp more."""
+        ctx = pc_context(tao)
+        if not hasattr(ctx, "resketch") or not ctx.resketch():
+            return False
+        self.stats["resketches"] += 1
+        return True
+
     def _trial(self, x: PETSc.Vec, d: PETSc.Vec, eta: float, work: PETSc.Vec, geo: Any) -> None:
         x.copy(work)
         work.axpy(-eta, d)
@@ -335,7 +347,7 @@ class NaturalGradient(Solver):
 
     def new_stats(self) -> dict[str, Any]:
         phases = ("jacobian", "factor", "direction", "geodesic", "linesearch", "gradient", "iteration")
-        return {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0, "geodesic_dropped": 0,
+        return {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0, "resketches": 0, "geodesic_dropped": 0,
                 "time_s": dict.fromkeys(phases, 0.0)}
 
     def preSolve(self, tao: PETSc.TAO, x: PETSc.Vec) -> None:
@@ -368,6 +380,9 @@ class NaturalGradient(Solver):
                 break
             if slope <= 0:
                 failed = f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected"
+                if attempt < self.opts["retries"] and self._resketched(tao):
+                    failed = ""
+                    continue
                 if self.opts["damping"] in LM_DAMPINGS and attempt < self.opts["retries"]:
                     failed = ""  # rounding at a tiny gradient (∇Lᵀd ≈ -1e-20 seen): more damping, retry
                     self.stats["retries"] += 1
@@ -380,6 +395,8 @@ class NaturalGradient(Solver):
                 geo = self._geodesic(tao, obj, x, d)
                 t0 = self._tic("geodesic", t0)
                 if isinstance(geo, str):  # the path bends too much: a rejection (more damping, same factor)
+                    if attempt < self.opts["retries"] and self._resketched(tao):
+                        continue
                     self.stats["retries"] += 1
                     if attempt < self.opts["retries"]:
                         self._update_damping(-1.0)
@@ -419,6 +436,8 @@ class NaturalGradient(Solver):
             if eta > 0:
                 self._update_damping(rho)
                 break
+            if attempt < self.opts["retries"] and self._resketched(tao):
+                continue  # the same damping on a fresh factor
             if self.opts["damping"] not in LM_DAMPINGS:
                 break
             self.stats["retries"] += 1
@@ -454,8 +473,7 @@ class NaturalGradient(Solver):
         return ""
 
     def postSolve(self, tao: PETSc.TAO) -> None:
-        pc = tao.getKSP().getPC()
-        pc_ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
+        pc_ctx = pc_context(tao)
         if pc_ctx is not None and hasattr(pc_ctx, "stats"):
             self.stats["pc"] = pc_ctx.stats
 
@@ -491,11 +509,16 @@ def ksp_prefix(tao: PETSc.TAO) -> str:
     return (tao.getOptionsPrefix() or "") + NaturalGradient.ksp_suffix
 
 
+def pc_context(tao: PETSc.TAO) -> Any:
+    """The Python context of a Tao's PC (a pinntao sketch PC, say), None for a PETSc PC."""
+    pc = tao.getKSP().getPC()
+    return pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
+
+
 def pc_restart_state(tao: PETSc.TAO) -> dict[str, Any]:
     """What an exact restart needs besides θ from a Tao's sketch PC: its adaptive size and its count
     of factorisations (the seed of the next test matrix)."""
-    pc = tao.getKSP().getPC()
-    ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
+    ctx = pc_context(tao)
     if ctx is None or not hasattr(ctx, "stats"):
         return {}
     state: dict[str, Any] = {"pc_k": float(getattr(ctx, "k", 0)),
@@ -511,8 +534,7 @@ def pc_restart_state(tao: PETSc.TAO) -> dict[str, Any]:
 
 def load_pc_restart_state(tao: PETSc.TAO, state: dict[str, Any]) -> None:
     """Put the sketch PC back where :func:`pc_restart_state` found it (before the next solve)."""
-    pc = tao.getKSP().getPC()
-    ctx = pc.getPythonContext() if pc.getType() == PETSc.PC.Type.PYTHON else None
+    ctx = pc_context(tao)
     if ctx is None or "pc_factorizations" not in state:
         return
     if hasattr(ctx, "k"):
