@@ -243,7 +243,6 @@ class SketchedPseudoInverse(_LowRankPC):
         #: the last fresh sketch's orthonormal basis Q (global P × k): -pc_sketch_reuse's Ritz basis
         self.subspace: Tensor | None = None
         self.ritz_left = 0  # Ritz factorisations before the next fresh sketch
-        self.ritz = False  # the current factor is a Ritz factor in a reused basis
 
     def validate(self, opts: dict[str, Any]) -> None:
         check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], opts.get("passes", 2))
@@ -270,7 +269,6 @@ class SketchedPseudoInverse(_LowRankPC):
         Q = self.subspace if reuse > 1 and self.ritz_left > 0 else None
         if Q is not None and Q.shape[0] != obj.n_params:
             Q = None  # a basis of another network (a restart file): sketch afresh
-        self.ritz = Q is not None
         if Q is not None:  # between fresh sketches: Rayleigh-Ritz in the last sketch's basis
             self.ritz_left -= 1
             lr = (jacobian_ritz(lambda B: obj.jq_triangle(theta, B), Q.to(theta), **cut) if self.opts.get("jacobian")
@@ -290,15 +288,6 @@ class SketchedPseudoInverse(_LowRankPC):
             self.k = max(1, lr.rank + self.opts["oversample"])
         self.stats["sketch_size"] = lr.k
         return lr
-
-    def resketch(self) -> bool:
-        """A step from this factor was rejected: when it is a Ritz factor in a reused basis (which
-        misses directions that rose since the basis was drawn), the next PCSetUp sketches afresh at
-        the same θ and True is returned; False when the factor is already fresh."""
-        if not self.ritz:
-            return False
-        self.ritz, self.ritz_left, self._key = False, 0, None
-        return True
 
     def test_matrix(self, P: int, k: int, like: Tensor) -> Tensor:
         """k test columns: Gaussian (seeded by the count of factorisations), or with

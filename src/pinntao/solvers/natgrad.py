@@ -161,7 +161,6 @@ class NaturalGradient(Solver):
                 f"  line search: {st['ls_evals']} loss evaluations ({st['ls_evals'] / its:.2f} per iteration, "
                 f"batched candidates included), {st['retries']} damping retries"
                 + (f", {st['geodesic_dropped']} geodesic corrections dropped" if self.opts.get("geodesic") else "")
-                + (f", {st['resketches']} fresh sketches after a rejected Ritz step" if st.get("resketches") else "")
                 + "\n"
             )
             times = ", ".join(f"{k} {1e3 * v / its:.1f}" for k, v in st["time_s"].items()
@@ -266,17 +265,6 @@ class NaturalGradient(Solver):
 
         return at, model
 
-    def _resketched(self, tao: PETSc.TAO) -> bool:
-        """After a rejected step: True when the step came from a Ritz factor in a reused sketch basis
-        (-pc_sketch_reuse), whose stale basis may miss the directions that matter now; the retry then
-        factors afresh at the same θ, with the same damping, as TAO's lmvm resets its quasi-Newton
-        matrix after a failed line search. False for a fresh factor or another PC: damp more."""
-        ctx = pc_context(tao)
-        if not hasattr(ctx, "resketch") or not ctx.resketch():
-            return False
-        self.stats["resketches"] += 1
-        return True
-
     def _trial(self, x: PETSc.Vec, d: PETSc.Vec, eta: float, work: PETSc.Vec, geo: Any) -> None:
         x.copy(work)
         work.axpy(-eta, d)
@@ -347,7 +335,7 @@ class NaturalGradient(Solver):
 
     def new_stats(self) -> dict[str, Any]:
         phases = ("jacobian", "factor", "direction", "geodesic", "linesearch", "gradient", "iteration")
-        return {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0, "resketches": 0, "geodesic_dropped": 0,
+        return {"ksp_its": 0, "ls_evals": 0, "eta": [], "mu": [], "retries": 0, "geodesic_dropped": 0,
                 "time_s": dict.fromkeys(phases, 0.0)}
 
     def preSolve(self, tao: PETSc.TAO, x: PETSc.Vec) -> None:
@@ -380,9 +368,6 @@ class NaturalGradient(Solver):
                 break
             if slope <= 0:
                 failed = f"not a descent direction (∇Lᵀd = {slope:.3e}), step rejected"
-                if attempt < self.opts["retries"] and self._resketched(tao):
-                    failed = ""
-                    continue
                 if self.opts["damping"] in LM_DAMPINGS and attempt < self.opts["retries"]:
                     failed = ""  # rounding at a tiny gradient (∇Lᵀd ≈ -1e-20 seen): more damping, retry
                     self.stats["retries"] += 1
@@ -395,8 +380,6 @@ class NaturalGradient(Solver):
                 geo = self._geodesic(tao, obj, x, d)
                 t0 = self._tic("geodesic", t0)
                 if isinstance(geo, str):  # the path bends too much: a rejection (more damping, same factor)
-                    if attempt < self.opts["retries"] and self._resketched(tao):
-                        continue
                     self.stats["retries"] += 1
                     if attempt < self.opts["retries"]:
                         self._update_damping(-1.0)
@@ -436,8 +419,6 @@ class NaturalGradient(Solver):
             if eta > 0:
                 self._update_damping(rho)
                 break
-            if attempt < self.opts["retries"] and self._resketched(tao):
-                continue  # the same damping on a fresh factor
             if self.opts["damping"] not in LM_DAMPINGS:
                 break
             self.stats["retries"] += 1
