@@ -59,6 +59,29 @@ def test_ngcg_preset_trains():
     assert res.rel_l2 < 1e-3, res
 
 
+@pytest.mark.parametrize("preset", ["sngd", "engd"])
+def test_steps_take_the_gradient_from_the_next_jacobian(preset, monkeypatch):
+    """With an explicit J the line search evaluates losses only and ∇L at the accepted θ is Jᵀr from
+    the J the next iteration linearises at (no backward pass anywhere: one J per iteration, plus
+    the start's); the gradient left in the solver is the reverse-mode one up to rounding."""
+    from pinntao.residual import Residual
+
+    obj = _poisson1d()
+    backward = []
+    real = Residual.residual_grad
+    monkeypatch.setattr(Residual, "residual_grad", lambda self, th: backward.append(1) or real(self, th))
+    monkeypatch.setattr(PinnObjective, "warmup", lambda self, x: None)  # its one backward pass is not the solve's
+    with petsc_options(**(dict(preset_options(preset)) | {"tao_ng_stall_its": "0"}), tao_max_it=6):
+        trainer = Trainer(obj)
+    x, res = trainer.solve()
+    assert res.iterations == 6 and backward == []
+    assert obj.counts["jacobian"] == 7
+    g_ref = obj.create_vec()
+    obj.objective_gradient(None, x, g_ref)
+    g = trainer.tao.getPythonContext().g
+    np.testing.assert_allclose(g.array, g_ref.array, rtol=1e-10, atol=1e-12 * np.abs(g_ref.array).max())
+
+
 class _NegatedIdentity:
     """A PC that returns −b: with preonly, d = −∇L, an ascent direction."""
 

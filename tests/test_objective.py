@@ -120,3 +120,33 @@ def test_local_residual_reuses_the_gradient_pass_and_follows_new_points(monkeypa
     new = obj.local_residual(theta)
     assert new.shape == (10,)
     torch.testing.assert_close(new, obj.residual(theta), rtol=0, atol=0)
+
+
+def test_gradient_from_jacobian_is_the_gradient_and_leaves_J_for_the_next_linearisation(monkeypatch):
+    """After a loss evaluation at θ, gradient_from_jacobian gives ∇L = Jᵀr without a backward pass
+    (equal to the reverse-mode gradient up to rounding), caches the J it formed (the next
+    linearisation at θ reuses it) and marks g as the gradient at θ for is_gradient."""
+    from pinntao.residual import Residual
+
+    obj = tiny_objective()
+    x = perturbed_theta(obj)
+    g_ref, g = obj.create_vec(), obj.create_vec()
+    f_ref = obj.objective_gradient(None, x, g_ref)
+    x2 = x.copy()
+    x2.array = x2.array + 1e-3 * np.cos(np.arange(x2.array.size))
+    obj.objective(None, x2)  # another θ: r is cached from this evaluation
+    calls = []
+    real = Residual.__call__
+    monkeypatch.setattr(Residual, "residual_grad", lambda *a: calls.append("backward"))
+    monkeypatch.setattr(Residual, "__call__", lambda self, th: calls.append("forward") or real(self, th))
+    obj.gradient_from_jacobian(x2, g)
+    assert calls == [] and obj.counts["jacobian"] == 1
+    theta2 = obj.gather(x2)
+    J = torch.func.jacrev(obj.residual)(theta2)
+    np.testing.assert_allclose(g.array, (J.T @ obj.residual(theta2)).numpy(), rtol=1e-12, atol=1e-14)
+    obj.local_jacobian(theta2)
+    assert obj.counts["jacobian"] == 1  # cached: the next linearisation at θ₂ forms no new J
+    assert obj.is_gradient(theta2, g) and not obj.is_gradient(obj.gather(x), g)
+    assert obj.objective(None, x) == f_ref  # back at θ: the same gradient as reverse mode
+    obj.gradient_from_jacobian(x, g)
+    np.testing.assert_allclose(g.array, g_ref.array, rtol=1e-12, atol=1e-14 * np.abs(g_ref.array).max())

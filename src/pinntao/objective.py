@@ -94,7 +94,7 @@ class PinnObjective:
         self._lin_theta: Tensor | None = None  # where operators are linearised (set by hessian())
         self._jac: tuple[Tensor, Tensor] | None = None  # cached (θ, local J)
         self._grad_at: tuple[Tensor, np.ndarray] | None = None  # (θ, full ∇L) of the last gradient evaluation
-        self._r_at: tuple[Tensor, Tensor] | None = None  # (θ, local r) of the last gradient evaluation
+        self._r_at: tuple[Tensor, Tensor] | None = None  # (θ, local r) of the last loss or gradient evaluation
         self.counts = {"objective": 0, "gradient": 0, "gram": 0, "hvp": 0, "jacobian": 0}
         self.nonfinite = False
 
@@ -164,7 +164,10 @@ class PinnObjective:
     def objective(self, tao: Any, x: PETSc.Vec) -> float:
         self.counts["objective"] += 1
         with events.RESIDUAL:
-            return self._check(float(self._sum(self.residual.loss(self.gather(x)).reshape(1))[0]))
+            theta = self.gather(x)
+            r = self.residual(theta)
+            self._r_at = (theta, r)  # a gradient from J at an accepted trial point needs no new forward pass
+            return self._check(float(self._sum((0.5 * torch.dot(r, r)).reshape(1))[0]))
 
     def objective_gradient(self, tao: Any, x: PETSc.Vec, g: PETSc.Vec) -> float:
         self.counts["gradient"] += 1
@@ -182,6 +185,20 @@ class PinnObjective:
         mine = self._grad_at is not None and torch.equal(self._grad_at[0], theta) and np.array_equal(
             b.getArray(readonly=True), self._grad_at[1][self.rstart : self.rend])
         return not bool(max_flags(self.mpi, [0.0 if mine else 1.0])[0])
+
+    def gradient_from_jacobian(self, x: PETSc.Vec, g: PETSc.Vec) -> None:
+        """∇L = Σ_ranks J_locᵀ r_loc at x into g, from the explicit J at x (formed here and cached:
+        a solver that linearises at x next reuses it) and the r of the last evaluation at x: one
+        product instead of a backward pass. Afterwards :meth:`is_gradient` holds for g, as after
+        :meth:`objective_gradient`."""
+        self.counts["gradient"] += 1
+        theta = self.gather(x)
+        r = self.local_residual(theta)
+        J = self.local_jacobian(theta)
+        with events.RESIDUAL:
+            full = self._sum(transpose_times(J, r))
+        self.set_from_full(g, full)
+        self._grad_at, self._r_at = (theta, full), (theta, r)
 
     def gradient(self, tao: Any, x: PETSc.Vec, g: PETSc.Vec) -> None:
         self.objective_gradient(tao, x, g)
@@ -334,8 +351,8 @@ class PinnObjective:
         return r0, Jd, rdd, b
 
     def local_residual(self, theta: Tensor) -> Tensor:
-        """This rank's r(θ): the one the last gradient evaluation made when it was at θ (a solver
-        that needs r where it just took the gradient saves a forward pass), else evaluated."""
+        """This rank's r(θ): the one the last loss or gradient evaluation made when it was at θ (a
+        solver that needs r where it just evaluated saves a forward pass), else evaluated."""
         if self._r_at is not None and torch.equal(self._r_at[0], theta):
             return self._r_at[1]
         return self.residual(theta)

@@ -325,11 +325,12 @@ class NaturalGradient(Solver):
             eta = min(1.0, eta / self.opts["ls_base"])
         for j in range(self.opts["ls_steps"]):
             self._trial(x, d, eta, work, geo)
-            fn = tao.computeObjectiveGradient(work, g_new) if j == 0 else tao.computeObjective(work)
+            first = j == 0 and not self._grad_from_j  # the gradient in the same pass
+            fn = tao.computeObjectiveGradient(work, g_new) if first else tao.computeObjective(work)
             self.stats["ls_evals"] += 1
             if math.isfinite(fn) and fn <= f - c1 * eta * slope:
                 self.eta_last, self.eta_first = eta, j == 0
-                return eta, fn, j == 0
+                return eta, fn, first
             eta *= self.opts["ls_base"]
         return 0.0, f, False
 
@@ -348,6 +349,30 @@ class NaturalGradient(Solver):
             self.c = 0.0  # undamped (μ = floor) until a step is rejected
         self.eta_last, self.eta_first = 1.0, False
         self.best = [math.inf]  # best loss per iteration, for the stall test
+        # ∇L at the new θ as Jᵀr from the J the next linearisation needs anyway (explicit J, the Tao's
+        # own objective): the line search then evaluates the loss only, no backward pass
+        fg = tao.getObjectiveAndGradient()[1]
+        obj = self._obj
+        self._grad_from_j = (obj is not None and obj.gram_mode == "explicit" and fg is not None
+                             and fg[0] == obj.objective_gradient)
+
+    def evaluate(self, tao: PETSc.TAO, x: PETSc.Vec) -> float:
+        """L(x), and ∇L(x) into ``self.g``: as Jᵀr when the steps take it so (then a run resumed from
+        a checkpoint starts from the same bits as the uninterrupted one)."""
+        if not self._grad_from_j:
+            return super().evaluate(tao, x)
+        f = tao.computeObjective(x)
+        if not math.isfinite(f):
+            return super().evaluate(tao, x)
+        self._gradient_from_j(x, self.g)
+        return f
+
+    def _gradient_from_j(self, x: PETSc.Vec, g: PETSc.Vec) -> None:
+        t0 = time.perf_counter()
+        self._obj.local_jacobian(self._obj.gather(x))  # the next linearisation's J, formed now
+        t0 = self._tic("jacobian", t0)
+        self._obj.gradient_from_jacobian(x, g)
+        self._tic("gradient", t0)
 
     def refreshed(self, f: float) -> None:
         self.best[:] = [math.inf]  # the loss changed: the stall test starts over
@@ -358,6 +383,7 @@ class NaturalGradient(Solver):
         eta, f_new, failed = 0.0, f, ""
         for attempt in range(self.opts["retries"] + 1):
             have_grad = False  # g_new holds the gradient at this attempt's accepted point only
+            f_known = False
             mu = self._mu(f)
             failed = self.direction(tao, x, g, d, f, mu, relinearize=attempt == 0)
             if failed:
@@ -398,6 +424,7 @@ class NaturalGradient(Solver):
                     have_grad = eta > 0
                 elif self.opts["linesearch"] == "backtrack":
                     eta, f_new, have_grad = self._backtrack(tao, x, d, f, slope, work, g_new, geo)
+                    f_known = eta > 0  # f_new is the loss at the new θ
                 else:
                     eta = self._grid_search(tao, obj, x, d, f, work, geo)
                 if (self.opts["damping"] == "safeguard" and 0 < eta < self.opts["damping_eta_min"]
@@ -435,13 +462,17 @@ class NaturalGradient(Solver):
         if geo is not None:
             x.axpy(-0.5 * eta * eta, self.acc)
         self.take_direction()
-        t0 = time.perf_counter()
-        if have_grad:
-            g_new.copy(g)
-            f = f_new
+        if self._grad_from_j:  # ∇L as Jᵀr at every step, as in evaluate(): a resumed run repeats the same bits
+            f = f_new if f_known or have_grad else tao.computeObjective(x)
+            self._gradient_from_j(x, g)
         else:
-            f = tao.computeObjectiveGradient(x, g)
-        self._tic("gradient", t0)
+            t0 = time.perf_counter()
+            if have_grad:
+                g_new.copy(g)
+                f = f_new
+            else:
+                f = tao.computeObjectiveGradient(x, g)
+            self._tic("gradient", t0)
         self.stats["eta"].append(eta)
         self.stats["mu"].append(mu)
         self._tic("iteration", t_it)
