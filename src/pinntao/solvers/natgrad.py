@@ -50,8 +50,9 @@ class NaturalGradient(Solver):
                 "linesearch",
                 "str",
                 "grid",
-                "grid: best of η = base^j in batched passes (the paper's); backtrack: η = 1 first (gradient in "
-                "the same pass), then base^j until sufficient decrease; tao: the Tao's TaoLineSearch",
+                "grid: best of η = base^j in batched passes (the paper's); backtrack: the last accepted η first, "
+                "then base^j until sufficient decrease (losses only where ∇L comes from the next J, else the "
+                "first trial's gradient in the same pass); tao: the Tao's TaoLineSearch",
                 choices=list(LINESEARCHES),
             ),
             Option("ls_steps", "int", 31, "grid line search: number of candidates", check=positive, check_text="> 0"),
@@ -318,8 +319,9 @@ class NaturalGradient(Solver):
                    g_new: PETSc.Vec, geo: Any = None) -> tuple[float, float, bool]:
         """Accept-first, warm-started: the first trial is the last accepted η, or one grid step
         above it when that was accepted at its first trial (η = 1 at the start), with the gradient
-        in the same pass; accepted on sufficient decrease L(θ − ηd) ≤ L − c1·η·∇Lᵀd, else
-        η ← base·η (objective only). Returns (η, L_new, gradient done); η = 0: no acceptable step."""
+        in the same pass unless ∇L comes from the next J; accepted on sufficient decrease
+        L(θ − ηd) ≤ L − c1·η·∇Lᵀd, else η ← base·η (objective only). Returns (η, L_new, gradient
+        done); η = 0: no acceptable step."""
         eta, c1 = self.eta_last, self.opts["ls_c1"]
         if self.eta_first:
             eta = min(1.0, eta / self.opts["ls_base"])
