@@ -121,6 +121,7 @@ class NaturalGradient(Solver):
         self.c, self.nu, self.eta_last, self.eta_first = 0.0, 2.0, 1.0, False
         self.best: list[float] = [math.inf]
         self._shift = 0.0
+        self._grad_from_j = False  # set per solve (preSolve): ∇L as Jᵀr from the next iteration's J
 
     def extra_state(self, tao: PETSc.TAO) -> dict[str, Any]:
         """The PC's sketch state."""
