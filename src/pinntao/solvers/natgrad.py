@@ -367,7 +367,7 @@ class NaturalGradient(Solver):
         f = tao.computeObjective(x)
         if not math.isfinite(f):
             return super().evaluate(tao, x)
-        self._gradient_from_j(x, self.g)
+        self._obj.gradient_from_jacobian(x, self.g)  # outside any iteration: not in the phase times
         return f
 
     def _gradient_from_j(self, x: PETSc.Vec, g: PETSc.Vec) -> None:
