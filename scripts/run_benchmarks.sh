@@ -321,7 +321,8 @@ if [[ $group == ng_reuse_grow ]]; then
 fi
 
 # issue 19: -tao_ng_pc_sketch_reuse 3 against a fresh sketch every iteration, before making it the default (the
-# 2026-12-04 sitting ran with a second rule, a fresh sketch after a rejected Ritz step, dropped since): the zoo at 20 s,
+# first 2026-12-04 sitting ran with a second rule, a fresh sketch after a rejected Ritz step, dropped since; the
+# second ran the code as it is): the zoo at 20 s,
 # poisson2d at three sizes for 90 s on 1 rank and P = 1,341 on 2 ranks, heat1d A2 for 120 s (about 25 minutes);
 # ng_reuse_default_confirm: the zoo and P = 1,341 / 5,425 on seed 1 (about 12 minutes)
 if [[ $group == ng_reuse_default ]]; then
