@@ -64,8 +64,9 @@ class Spring(NaturalGradient):
             Option("cg_max_it", "int", 200, "nystrom: CG iteration cap", check=positive, check_text="> 0"),
             Option("rtol", "float", 1e-13, "undamped (μ = 0) kernel: eigenvalues <= rtol λ_max of K are dropped",
                    check=nonnegative, check_text=">= 0"),
-            Option("form", "str", "auto", "cholesky: kernel (factor JJᵀ + μI, N × N), primal (factor JᵀJ + μI, "
-                   "P × P: the same step by Woodbury), auto: whichever is smaller (kernel when N <= P)",
+            Option("form", "str", "auto", "cholesky: kernel (factor JJᵀ + μI, N × N), primal "
+                   "((JᵀJ + μI)⁻¹Jᵀ from the thin SVD of J: the same step by Woodbury), auto: kernel when N <= P, "
+                   "else primal",
                    choices=list(FORMS)),
             Option("seed", "int", 0, "nystrom: seed of the Gaussian test matrices"),
         ],
@@ -81,7 +82,8 @@ class Spring(NaturalGradient):
         self._r: Tensor | None = None
         self._nys: Any = None
         self._phi_loaded: Tensor | None = None
-        self._primal = False  # cholesky on G = JᵀJ (P × P) instead of K = JJᵀ
+        self._primal = False  # N > P: the step from the thin SVD of J instead of K = JJᵀ
+        self._svd: tuple[Tensor, Tensor, Tensor] | None = None  # J = U S Vᵀ (primal form)
 
     def configure(self, tao: PETSc.TAO) -> None:
         pass  # the kernel solve is this type's own: the KSP stays preonly + none
@@ -140,8 +142,14 @@ class Spring(NaturalGradient):
                     N, P = self._J.shape
                     form = self.opts.get("form", "auto")
                     self._primal = form == "primal" or (form == "auto" and N > P)
-                    # the primal G = JᵀJ from the gathered J: the same on every rank
-                    self._K = self._J.T @ self._J if self._primal else self._kernel(obj, theta)
+                    # primal: the thin SVD of the gathered J (the same on every rank), never JᵀJ
+                    if self._primal:
+                        try:
+                            self._svd = torch.linalg.svd(self._J, full_matrices=False)
+                        except torch.linalg.LinAlgError as exc:
+                            return f"SVD of J failed ({exc}), step rejected"
+                    else:
+                        self._K = self._kernel(obj, theta)
                 else:
                     self._nys = self._nystrom(obj)
             t0 = self._tic("factor", t0)
@@ -204,18 +212,29 @@ class Spring(NaturalGradient):
     def _step(self, b: Tensor, mu: float) -> Tensor:
         """Jᵀ(JJᵀ + μI)⁻¹ b, or (JᵀJ + μI)⁻¹ Jᵀb in primal form: equal by Woodbury, but with
         N > P the kernel JJᵀ is singular (rank ≤ P) and 1/μ amplifies the part of b outside
-        range(J), which Jᵀ cancels only up to rounding; the P × P form never sees it."""
+        range(J), which Jᵀ cancels only up to rounding; the primal form never sees it."""
         J = self._J
         assert J is not None
         if self.opts["solve"] == "nystrom":
             return J.T @ self._pcg(b, mu)
         if self._primal:
-            return self._solve_kernel(J.T @ b, mu)
+            return self._solve_primal(b, mu)
         return J.T @ self._solve_kernel(b, mu)
 
+    def _solve_primal(self, b: Tensor, mu: float) -> Tensor:
+        """(JᵀJ + μI)⁻¹ Jᵀb = V S(S² + μ)⁻¹ Uᵀb from J = U S Vᵀ: the Tikhonov step without
+        forming JᵀJ, whose Cholesky loses λ_max/μ to rounding (σ² near μ: ε σ_max/σ instead);
+        μ = 0: the pseudo-inverse with σ² <= rtol σ²_max dropped."""
+        assert self._svd is not None
+        U, S, Vh = self._svd
+        s2 = S * S
+        w = S / (s2 + mu)
+        if not mu > 0:
+            w = torch.where(s2 > self.opts["rtol"] * float(s2.max()), 1.0 / S, torch.zeros_like(S))
+        return Vh.T @ (w * (U.T @ b))
+
     def _solve_kernel(self, b: Tensor, mu: float) -> Tensor:
-        """(K + μI)⁻¹ b for the factored K (JJᵀ, or JᵀJ in primal form); μ = 0: the
-        pseudo-inverse with a relative cut."""
+        """(K + μI)⁻¹ b for the kernel K = JJᵀ; μ = 0: the pseudo-inverse with a relative cut."""
         K = self._K
         assert K is not None
         n = K.shape[0]
