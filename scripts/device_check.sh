@@ -31,7 +31,7 @@ done
 "$PY" - "$out" <<'EOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
-rows = ["| network | P | method | device | iterations | wall / iteration, set-up included [ms] | rel. L² |", "|---|---|---|---|---|---|---|"]
+rows = ["| network | P | method | device | iterations | ms per iteration (the solve's wall time / iterations) | rel. L² |", "|---|---|---|---|---|---|---|"]
 for f in sorted((out / "runs").glob("*.json")):
     d = json.loads(f.read_text())
     its = max(int(d["iterations"]), 1)

@@ -252,14 +252,15 @@ class PinnObjective:
 
     def global_jacobian(self, theta: Tensor) -> Tensor:
         """All N rows of J on every rank (rows grouped by rank; row order does not matter
-        for J Jᵀ's spectrum or for Jᵀ W)."""
+        for J Jᵀ's spectrum or for Jᵀ W). One rank: this rank's J itself, with no trip through host
+        memory (on a GPU that round trip cost more than forming J)."""
+        if self.size == 1:
+            return self.local_jacobian(theta)
         J = to_numpy(self.local_jacobian(theta))
-        if self.size > 1:
-            rows = np.array(self.mpi.allgather(J.shape[0]))
-            out = np.empty((int(rows.sum()), self.n_params))
-            self.mpi.Allgatherv(J, [out, rows * self.n_params])
-            J = out
-        return torch.as_tensor(J, dtype=self.model.dtype, device=self.model.device)
+        rows = np.array(self.mpi.allgather(J.shape[0]))
+        out = np.empty((int(rows.sum()), self.n_params))
+        self.mpi.Allgatherv(J, [out, rows * self.n_params])
+        return torch.as_tensor(out, dtype=self.model.dtype, device=self.model.device)
 
     def gram_local(self, theta: Tensor, m: Tensor) -> Tensor:
         """This rank's G M (M of shape (P,) or (P, k)), explicit or matrix-free."""
