@@ -150,3 +150,14 @@ def test_gradient_from_jacobian_is_the_gradient_and_leaves_J_for_the_next_linear
     assert obj.objective(None, x) == f_ref  # back at θ: the same gradient as reverse mode
     obj.gradient_from_jacobian(x, g)
     np.testing.assert_allclose(g.array, g_ref.array, rtol=1e-12, atol=1e-14 * np.abs(g_ref.array).max())
+
+
+def test_global_jacobian_is_not_the_cached_J():
+    """global_jacobian hands out a J that stays J(θ) when J is then formed at another θ (the
+    cache reuses its memory): a held J, as a kernel solve's retry reads it, is never overwritten."""
+    obj = tiny_objective()
+    theta = obj.gather(perturbed_theta(obj))
+    J = obj.global_jacobian(theta)
+    want = torch.func.jacrev(obj.residual)(theta)
+    obj.local_jacobian(theta + 1e-2)
+    torch.testing.assert_close(J, want, rtol=1e-12, atol=1e-14)

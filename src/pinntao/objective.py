@@ -252,10 +252,11 @@ class PinnObjective:
 
     def global_jacobian(self, theta: Tensor) -> Tensor:
         """All N rows of J on every rank (rows grouped by rank; row order does not matter
-        for J Jᵀ's spectrum or for Jᵀ W). One rank: this rank's J itself, with no trip through host
-        memory (on a GPU that round trip cost more than forming J)."""
+        for J Jᵀ's spectrum or for Jᵀ W), a fresh tensor: the cached J is overwritten at the next θ.
+        One rank: a copy on J's device, with no trip through host memory (on a GPU that round trip
+        cost more than forming J)."""
         if self.size == 1:
-            return self.local_jacobian(theta)
+            return self.local_jacobian(theta).clone()
         J = to_numpy(self.local_jacobian(theta))
         rows = np.array(self.mpi.allgather(J.shape[0]))
         out = np.empty((int(rows.sum()), self.n_params))
