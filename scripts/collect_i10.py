@@ -20,7 +20,7 @@ GROUPS = [
     ("i10_kg", "Klein-Gordon, 3×50 tanh, 2000 + 200 + 2 × 100 points, Adam lr 1e-3 on batches of 256, "
                "3000 iterations per run"),
     ("i10_kg_long", "Klein-Gordon again, 10,000 iterations per run"),
-    ("i10_burgers", "Burgers ν = 0.01/π, 5×32 tanh (P = 4,417), 2000 + 200 + 200 points, full batch, "
+    ("i10_burgers", "Burgers ν = 0.01/π, 5×32 tanh (P = 4,353), 2000 + 200 + 200 points, full batch, "
                     "1000 iterations per run; SAV family with C = 1e4, λ = 4"),
     ("i10_rad_sp", "Adaptive sampling: singular perturbation ε = 0.01, 3×20 tanh, 100 + 2 points, 3000 iterations"),
     ("i10_rad_burgers", "Adaptive sampling: Burgers, 5×32 tanh, 500 + 200 + 200 points, 2000 iterations"),
