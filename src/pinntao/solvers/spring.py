@@ -18,8 +18,10 @@ Distribution: each rank builds its rows J_p of the Jacobian (one batched pass) a
 all-gathered (Allgatherv, N·P numbers per iteration). ``cholesky``: rank p forms its block row
 K_p = J_p Jᵀ (n_p·N·P flops, the N²P work split over ranks) and the block rows are all-gathered
 (N² numbers); every rank factors K + μI (N³/3 flops, replicated: no communication) and takes its
-slice of d = Jᵀα. ``nystrom``: every rank holds J, so the sketch JJᵀΩ and each CG product
-J(Jᵀv) are local (replicated); no communication beyond the gather of J. Per iteration, then:
+slice of d = Jᵀα; with N > P (``-tao_spring_form auto``) every rank instead takes the thin SVD of
+the gathered J (O(NP²) flops, replicated) and never forms K. ``nystrom``: every rank holds J, so
+the sketch JJᵀΩ and each CG product J(Jᵀv) are local (replicated); no communication beyond the
+gather of J. Per iteration, then:
 N·P (+ N² for cholesky) numbers all-gathered, plus the loss/gradient Allreduces of P + 1.
 """
 
