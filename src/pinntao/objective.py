@@ -255,13 +255,20 @@ class PinnObjective:
         for J Jᵀ's spectrum or for Jᵀ W), a fresh tensor: the cached J is overwritten at the next θ.
         One rank: a copy on J's device, with no trip through host memory (on a GPU that round trip
         cost more than forming J)."""
+        J = self.local_jacobian(theta)
+        return J.clone() if self.size == 1 else self.allgather_rows(J)
+
+    def allgather_rows(self, loc: Tensor) -> Tensor:
+        """The ranks' row blocks stacked in rank order on every rank (Allgatherv through host
+        memory); one rank: ``loc`` itself."""
         if self.size == 1:
-            return self.local_jacobian(theta).clone()
-        J = to_numpy(self.local_jacobian(theta))
-        rows = np.array(self.mpi.allgather(J.shape[0]))
-        out = np.empty((int(rows.sum()), self.n_params))
-        self.mpi.Allgatherv(J, [out, rows * self.n_params])
-        return torch.as_tensor(out, dtype=self.model.dtype, device=self.model.device)
+            return loc
+        arr = to_numpy(loc)
+        rows = np.array(self.mpi.allgather(arr.shape[0]))
+        cols = int(np.prod(arr.shape[1:])) if arr.ndim > 1 else 1
+        out = np.empty((int(rows.sum()), *arr.shape[1:]))
+        self.mpi.Allgatherv(arr, [out, rows * cols])
+        return torch.as_tensor(out, dtype=loc.dtype, device=loc.device)
 
     def gram_local(self, theta: Tensor, m: Tensor) -> Tensor:
         """This rank's G M (M of shape (P,) or (P, k)), explicit or matrix-free."""

@@ -137,7 +137,7 @@ class Spring(NaturalGradient):
             self._J = obj.global_jacobian(theta)  # Allgatherv of the rows: N·P numbers
             with events.RESIDUAL:
                 r_loc = obj.local_residual(theta)
-            self._r = self._allgather_rows(obj, r_loc)
+            self._r = obj.allgather_rows(r_loc)
             t0 = self._tic("jacobian", t0)
             with events.FACTOR:
                 if self.opts["solve"] == "cholesky":
@@ -184,22 +184,11 @@ class Spring(NaturalGradient):
 
         return time.perf_counter()
 
-    @staticmethod
-    def _allgather_rows(obj: Any, loc: Tensor) -> Tensor:
-        if obj.size == 1:
-            return loc
-        arr = to_numpy(loc)
-        rows = np.array(obj.mpi.allgather(arr.shape[0]))
-        cols = int(np.prod(arr.shape[1:])) if arr.ndim > 1 else 1
-        out = np.empty((int(rows.sum()), *arr.shape[1:]))
-        obj.mpi.Allgatherv(arr, [out, rows * cols])
-        return torch.as_tensor(out, dtype=loc.dtype, device=loc.device)
-
     def _kernel(self, obj: Any, theta: Tensor) -> Tensor:
         """K = JJᵀ: this rank's block row J_p Jᵀ, block rows all-gathered (N² numbers)."""
         assert self._J is not None
         J_loc = obj.local_jacobian(theta)
-        return self._allgather_rows(obj, J_loc @ self._J.T)
+        return obj.allgather_rows(J_loc @ self._J.T)
 
     def _nystrom(self, obj: Any) -> Any:
         assert self._J is not None
@@ -230,8 +219,9 @@ class Spring(NaturalGradient):
         assert self._svd is not None
         U, S, Vh = self._svd
         s2 = S * S
-        w = S / (s2 + mu)
-        if not mu > 0:
+        if mu > 0:
+            w = S / (s2 + mu)
+        else:
             w = torch.where(s2 > self.opts["rtol"] * float(s2.max()), 1.0 / S, torch.zeros_like(S))
         return Vh.T @ (w * (U.T @ b))
 
