@@ -12,8 +12,10 @@ from petsc4py import PETSc
 from pinntao.errors import PinnInputError
 from pinntao.sketch import (
     ROW_BLOCK,
+    CountSketch,
     NonFiniteSketch,
     check_sketch_args,
+    countsketch_rows,
     exact_from_jacobian,
     gaussian,
     gaussian_rows,
@@ -255,6 +257,44 @@ def test_row_gaussian_is_the_same_matrix_for_any_split_of_the_rows(cuts):
     assert not torch.equal(gaussian_rows(0, 3000, 4, 8, like)[-10:], full[-10:])
 
 
+@pytest.mark.parametrize("cuts", [[0, 1000, 3000], [0, ROW_BLOCK - 1, ROW_BLOCK + 1, 2999, 3000], [0, 0, 3000]])
+def test_row_countsketch_is_the_same_matrix_for_any_split_of_the_rows(cuts):
+    like = torch.zeros(1, dtype=torch.float64)
+    full = countsketch_rows(0, 3000, 7, 5, like)
+    parts = [countsketch_rows(a, b - a, 7, 5, like) for a, b in itertools.pairwise(cuts)]
+    assert torch.equal(torch.cat([q.cols for q in parts]), full.cols)
+    assert torch.equal(torch.cat([q.signs for q in parts]), full.signs)
+    assert set(full.cols.tolist()) == set(range(7)) and set(full.signs.tolist()) == {-1.0, 1.0}
+    assert (full.signs > 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
+    Om = full.dense()
+    assert Om.shape == (3000, 7) and torch.equal(Om.abs().sum(1), torch.ones(3000, dtype=torch.float64))
+    nxt = countsketch_rows(0, 3000, 7, 6, like)
+    assert not (torch.equal(nxt.cols, full.cols) and torch.equal(nxt.signs, full.signs))
+
+
+def test_countsketch_transpose_times_is_the_dense_product():
+    """JᵀΩ by one index_add over J's rows equals the dense product with Ω (and an empty block of
+    rows gives zeros)."""
+    gen = torch.Generator().manual_seed(3)
+    J = torch.randn(500, 23, generator=gen, dtype=torch.float64)
+    om = countsketch_rows(100, 500, 9, 2, J)
+    torch.testing.assert_close(om.transpose_times(J), J.T @ om.dense(), rtol=1e-14, atol=1e-13)
+    empty = CountSketch(torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.float64), 9)
+    assert torch.equal(empty.transpose_times(J[:0]), torch.zeros(23, 9, dtype=torch.float64))
+
+
+def test_jacobian_sketch_with_countsketch_resolves_the_graded_spectrum():
+    """The CountSketch test matrix finds the same 27 eigenvalues as the Gaussian one, from 1 down to
+    1.9e-20, on a J with σ graded over 11 decades."""
+    J, lam = _graded_jacobian()
+    N, _ = J.shape
+    lr = jacobian_eig(lambda W: W.transpose_times(J), _jq_triangle(J), countsketch_rows(0, N, 40, 1, J),
+                      tol=1e-300, rtol=1e-20)
+    kept = int((lam > 1e-20).sum())
+    assert lr.rank == kept == 27
+    torch.testing.assert_close(lr.lam, lam[:kept], rtol=1e-4, atol=0)
+
+
 def test_jacobian_sketch_resolves_eigenvalues_that_gram_products_lose():
     """λ = σ² from the SVD of J Q stays accurate far below eps·λ_max; the eigenvalues of QᵀGQ
     from G M lose every one below about 1e-15 λ_max to rounding."""
@@ -293,6 +333,36 @@ def test_jacobian_sketch_pc_is_the_pseudo_inverse_on_a_tiny_net():
     bt = torch.as_tensor(b.getArray())
     want = V[:, keep] @ ((V[:, keep].T @ bt) / lam[keep])
     np.testing.assert_allclose(y.getArray(), want.numpy(), rtol=1e-8, atol=1e-10 * want.abs().max().item())
+
+
+def test_countsketch_test_matrix_needs_the_jacobian_sketch():
+    obj = tiny_objective()
+    PinnInputError.last = None
+    with pytest.raises(PETSc.Error):
+        gram_pc(obj, perturbed_theta(obj), "pinntao.pc.SketchedPseudoInverse", pc_sketch_test="countsketch")
+    assert "-pc_sketch_test countsketch: only with -pc_sketch_jacobian 1" in str(PinnInputError.last)
+
+
+def test_countsketch_pc_is_the_pseudo_inverse_on_a_tiny_net():
+    """With a sketch as large as P and many rows per column (N = 660, P = 31) the CountSketch range
+    finder spans J's row space: the PC's spectrum is G's, as with the Gaussian test matrix."""
+    obj = tiny_objective(layers=(4, 3), n_int=600, n_bnd=60)
+    x = perturbed_theta(obj)
+    _, pc = gram_pc(obj, x, "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=obj.n_params,
+                    pc_sketch_oversample=0, pc_sketch_tol=1e-6, pc_sketch_jacobian=1, pc_sketch_test="countsketch")
+    J = torch.func.jacrev(obj.residual)(obj.gather(x))
+    lam = torch.linalg.eigvalsh(J.T @ J)
+    torch.testing.assert_close(pc.getPythonContext().lam, lam[lam > 1e-6].flip(0), rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize(("n_int", "test"), [(600, "countsketch"), (40, "gaussian")])
+def test_auto_test_matrix_is_countsketch_only_with_four_rows_per_column(n_int, test):
+    """-pc_sketch_test auto (the default): the CountSketch when N >= 4k (N = 660, k = 31), else the
+    Gaussian (N = 100 < 124), whose columns a CountSketch would leave empty."""
+    obj = tiny_objective(layers=(4, 3), n_int=n_int, n_bnd=60)
+    _, pc = gram_pc(obj, perturbed_theta(obj), "pinntao.pc.SketchedPseudoInverse", pc_sketch_rank=obj.n_params,
+                    pc_sketch_oversample=0, pc_sketch_jacobian=1)
+    assert pc.getPythonContext().stats["test"] == test
 
 
 @pytest.mark.parametrize("extra", [{"pc_sketch_warm": 1}, {"pc_sketch_passes": 1}], ids=["warm", "one_pass"])

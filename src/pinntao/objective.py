@@ -24,7 +24,7 @@ from .errors import PinnInputError
 from .models import FlatModel, MissingDerivative
 from .problems.base import Problem
 from .residual import Residual
-from .sketch import gaussian_rows
+from .sketch import CountSketch, countsketch_rows, gaussian_rows
 
 GRAM_MODES = ("auto", "explicit", "matfree")
 INITS = ("glorot", "module")
@@ -304,10 +304,20 @@ class PinnObjective:
         same matrix on any number of ranks."""
         return gaussian_rows(self.row_range()[0], self.n_local, k, seed, like)
 
-    def jacobian_t(self, theta: Tensor, W: Tensor) -> Tensor:
-        """Jᵀ W (P × k) summed over ranks, W this rank's rows (n_loc × k)."""
+    def row_countsketch(self, k: int, seed: int, like: Tensor) -> CountSketch:
+        """This rank's rows of an N × k CountSketch over the global residual rows (the same matrix
+        on any number of ranks)."""
+        return countsketch_rows(self.row_range()[0], self.n_local, k, seed, like)
+
+    def jacobian_t(self, theta: Tensor, W: Tensor | CountSketch) -> Tensor:
+        """Jᵀ W (P × k) summed over ranks, W this rank's rows (n_loc × k), dense or a CountSketch."""
         self.counts["gram"] += W.shape[1]
-        return torch.as_tensor(self._sum(self.local_vjp(theta, W)), dtype=self.model.dtype, device=self.model.device)
+        if isinstance(W, CountSketch):
+            loc = (W.transpose_times(self.local_jacobian(theta)) if self.gram_mode == "explicit"
+                   else self.residual.vjp(theta, W.dense()))
+        else:
+            loc = self.local_vjp(theta, W)
+        return torch.as_tensor(self._sum(loc), dtype=self.model.dtype, device=self.model.device)
 
     def jq_triangle(self, theta: Tensor, Q: Tensor) -> Tensor:
         """A triangle R with RᵀR = (JQ)ᵀ(JQ) and the singular values of the global J Q: the local

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -90,6 +91,55 @@ def gaussian_rows(first: int, n: int, k: int, seed: int, like: Tensor) -> Tensor
     return torch.cat(blocks)[first - b0 * ROW_BLOCK : first - b0 * ROW_BLOCK + n]
 
 
+@dataclass
+class CountSketch:
+    """This rank's rows of an N × k CountSketch test matrix Ω (Clarkson & Woodruff 2013): one ±1
+    per row, in a uniformly drawn column. As the range finder's Ω in JᵀΩ it captures J's dominant
+    right singular subspace as a Gaussian Ω does (measured on poisson2d), but JᵀΩ is one pass over
+    J (N·P additions) instead of 2·N·P·k flops, and no N × k normals are drawn."""
+
+    cols: Tensor  # (n,) int64: the column of each row's nonzero
+    signs: Tensor  # (n,) ±1.0
+    k: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.cols.numel()), self.k
+
+    def dense(self) -> Tensor:
+        """Ω as a dense (n × k) matrix."""
+        out = torch.zeros(self.cols.numel(), self.k, dtype=self.signs.dtype, device=self.signs.device)
+        return out.scatter_(1, self.cols[:, None], self.signs[:, None])
+
+    def transpose_times(self, J: Tensor) -> Tensor:
+        """JᵀΩ (P × k) for this rank's rows J (n × P): each row of J added into its column, with
+        its sign. On the CPU by one index_add over a 2k-row buffer (plus rows, minus rows; no signed
+        copy of J); elsewhere a dense product (index_add's atomics would make it non-deterministic)."""
+        if J.device.type != "cpu":
+            return J.T @ self.dense()
+        buf = torch.zeros(2 * self.k, J.shape[1], dtype=J.dtype, device=J.device)
+        buf.index_add_(0, self.cols + self.k * (self.signs < 0), J)
+        return (buf[: self.k] - buf[self.k :]).T
+
+
+def countsketch_rows(first: int, n: int, k: int, seed: int, like: Tensor) -> CountSketch:
+    """Rows first … first + n − 1 of an N × k CountSketch whose row blocks of ``ROW_BLOCK`` are
+    seeded from (seed, block), as :func:`gaussian_rows`: the same matrix for any split of the rows."""
+    cols, signs = [], []
+    for b in range(first // ROW_BLOCK, (first + n - 1) // ROW_BLOCK + 1 if n else first // ROW_BLOCK):
+        gen = torch.Generator(device="cpu").manual_seed((int(seed) << 24) + b)
+        cols.append(torch.randint(0, k, (ROW_BLOCK,), generator=gen))
+        signs.append(torch.randint(0, 2, (ROW_BLOCK,), generator=gen))
+    lo = first - (first // ROW_BLOCK) * ROW_BLOCK
+    c = torch.cat(cols)[lo : lo + n] if cols else torch.empty(0, dtype=torch.int64)
+    sg = (torch.cat(signs)[lo : lo + n] * 2 - 1) if signs else torch.empty(0, dtype=torch.int64)
+    return CountSketch(c.to(like.device), sg.to(dtype=like.dtype, device=like.device), k)
+
+
+#: test matrices of the Jacobian sketch (-pc_sketch_test)
+SKETCH_TESTS = ("gaussian", "countsketch")
+
+
 def check_sketch_args(rank: int, oversample: int, tol: float, passes: int) -> None:
     if rank <= 0:
         raise PinnInputError(f"sketch rank must be > 0, got {rank}")
@@ -127,17 +177,18 @@ def randomized_eig(
 
 
 def jacobian_eig(
-    jt: Callable[[Tensor], Tensor],
+    jt: Callable[[Any], Tensor],
     jq_triangle: Callable[[Tensor], Tensor],
-    Omega: Tensor,
+    Omega: Tensor | CountSketch,
     *,
     tol: float = 1e-13,
     rtol: float = 0.0,
 ) -> LowRank:
-    """G = JᵀJ ≈ U diag(σ²) Uᵀ from two products with J: Q = orth(JᵀΩ) (``jt(Ω)``, global,
-    Ω this rank's rows of an N × k Gaussian), then the SVD of J Q through ``jq_triangle(Q)``, the
-    R of its QR (rows over the ranks). σ is accurate to eps·σ_max, so λ = σ² is resolved far below
-    the eps·λ_max at which the eigenvalues of QᵀGQ or of G M drown in rounding."""
+    """G = JᵀJ ≈ U diag(σ²) Uᵀ from two products with J: Q = orth(JᵀΩ) (``jt(Ω)``, global, Ω this
+    rank's rows of an N × k Gaussian or :class:`CountSketch`), then the SVD of J Q through
+    ``jq_triangle(Q)``, the R of its QR (rows over the ranks). σ is accurate to eps·σ_max, so
+    λ = σ² is resolved far below the eps·λ_max at which the eigenvalues of QᵀGQ or of G M drown in
+    rounding."""
     Y = jt(Omega)
     if not torch.isfinite(Y).all():
         raise NonFiniteSketch("non-finite Jacobian products JᵀΩ")

@@ -36,6 +36,7 @@ from ..comm import allreduce_sum, to_numpy
 from ..errors import PinnInputError
 from ..options import Option, OptionSet, help_requested, nonnegative, positive
 from ..sketch import (
+    SKETCH_TESTS,
     LowRank,
     NonFiniteSketch,
     check_sketch_args,
@@ -49,6 +50,9 @@ from ..sketch import (
 )
 
 ENGD_FORMS = ("auto", "gram", "kernel")
+# -pc_sketch_test auto: a CountSketch needs N >= 4k rows so that fewer than e⁻⁴ ≈ 2 % of its k columns are
+# empty (an empty column is a lost direction; the oversampling covers 2 % up to k = 500)
+COUNTSKETCH_ROWS_PER_COLUMN = 4
 
 
 def pinn_objective_of(pc: PETSc.PC) -> Any:
@@ -228,6 +232,10 @@ class SketchedPseudoInverse(_LowRankPC):
             Option("jacobian", "bool", False, "sketch J, not G: Q = orth(JᵀΩ) with Ω Gaussian over the residual "
                    "rows, λ = σ² from the SVD of J Q (two products with J, as one pass): eigenvalues resolved "
                    "down to ~eps² λ_max instead of eps λ_max, so a relative cut far below 1e-16 keeps real directions"),
+            Option("test", "str", "auto", "the Jacobian sketch's test matrix Ω (N × k): countsketch (one ±1 per "
+                   "row in a random column: JᵀΩ is one pass over J instead of a product, no normals drawn), gaussian, "
+                   f"or auto: countsketch when N >= {COUNTSKETCH_ROWS_PER_COLUMN}k (fewer rows per column leave "
+                   "columns empty), else gaussian", choices=["auto", *SKETCH_TESTS]),
             Option("reuse", "int", 1, "a fresh sketch every k-th factorisation; in between, Rayleigh-Ritz in the "
                    "last sketch's basis Q: λ and U from the current J Q alone (one product with J instead of two or "
                    "three, no new test matrix); while the kept rank fills the basis (still growing) every sketch "
@@ -246,6 +254,10 @@ class SketchedPseudoInverse(_LowRankPC):
 
     def validate(self, opts: dict[str, Any]) -> None:
         check_sketch_args(opts["rank"], opts["oversample"], opts["tol"], opts.get("passes", 2))
+        if opts.get("test", "auto") == "countsketch" and not opts.get("jacobian"):
+            p = f"-{self.prefix}pc_sketch_"
+            raise PinnInputError(f"{p}test {opts['test']}: only with {p}jacobian 1 (a test matrix over the residual "
+                                 f"rows); allowed: {p}test gaussian, or {p}jacobian 1")
         if opts.get("jacobian") and (opts.get("warm") or opts.get("passes", 2) != 2):
             p = f"-{self.prefix}pc_sketch_"
             what = f"{p}warm (its test matrix lives in parameter space)" if opts.get("warm") else \
@@ -274,7 +286,11 @@ class SketchedPseudoInverse(_LowRankPC):
             lr = (jacobian_ritz(lambda B: obj.jq_triangle(theta, B), Q.to(theta), **cut) if self.opts.get("jacobian")
                   else gram_ritz(lambda B: obj.gram_form(theta, B), Q.to(theta), **cut))
         elif self.opts.get("jacobian"):
-            Omega = obj.row_gaussian(k, self.opts["seed"] + self.stats["factorizations"], theta)
+            seed, test = self.opts["seed"] + self.stats["factorizations"], self.opts.get("test", "auto")
+            if test == "auto":
+                test = "countsketch" if obj.n_rows >= COUNTSKETCH_ROWS_PER_COLUMN * k else "gaussian"
+            self.stats["test"] = test
+            Omega = obj.row_countsketch(k, seed, theta) if test == "countsketch" else obj.row_gaussian(k, seed, theta)
             lr = jacobian_eig(lambda W: obj.jacobian_t(theta, W), lambda Q: obj.jq_triangle(theta, Q), Omega, **cut)
         else:
             lr = self.sketch(obj, theta, self.test_matrix(obj.n_params, k, theta))
