@@ -345,3 +345,27 @@ if [[ $group == ng_reuse_default_confirm ]]; then
         --time-limit 90 --extra "$NG" --out bench-out/ng_reuse_default_confirm_np1_${layers//,/x}
   done
 fi
+# ng_countsketch (issue 19): sngd's Jacobian sketch with the CountSketch test matrix (-pc_sketch_test auto, the
+# default since 2026-12-04) against the Gaussian one (the default before), the zoo at 20 s, poisson2d at three sizes
+# for 90 s, P = 1,341 on 2 ranks, heat1d A2 for 120 s (about 25 minutes); ng_countsketch_confirm: seed 1 (9 minutes)
+GS="sngd_gauss=-pinn_optimizer sngd -tao_ng_pc_sketch_test gaussian"
+if [[ $group == ng_countsketch ]]; then
+  run --problems $ZOO_NG --methods sngd --method "$GS" --max-it 100000 --time-limit 20 --extra "$NG" --no-figures \
+      --out bench-out/ng_countsketch_zoo
+  for layers in 64 20,20,20,20 64,48,32,16; do
+    run --problems poisson2d --layers $layers --methods sngd --method "$GS" --max-it 100000 --time-limit 90 \
+        --extra "$NG" --out bench-out/ng_countsketch_np1_${layers//,/x}
+  done
+  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd --method "$GS" --max-it 100000 \
+      --time-limit 90 --extra "$NG" --out bench-out/ng_countsketch_np2_20x20x20x20
+  run --problems heat1d --layers 50,50,50 --methods sngd --method "$GS" --max-it 100000 --time-limit 120 \
+      --extra "$NG" --out bench-out/ng_countsketch_heat1d_a2
+fi
+if [[ $group == ng_countsketch_confirm ]]; then
+  for layers in 20,20,20,20 64,48,32,16; do
+    run --problems poisson2d --layers $layers --seeds 1 --methods sngd --method "$GS" --max-it 100000 \
+        --time-limit 90 --extra "$NG" --out bench-out/ng_countsketch_confirm_np1_${layers//,/x}
+  done
+  run --problems poisson2d --layers 20,20,20,20 --np 2 --seeds 1 --methods sngd --method "$GS" --max-it 100000 \
+      --time-limit 90 --extra "$NG" --out bench-out/ng_countsketch_confirm_np2_20x20x20x20
+fi

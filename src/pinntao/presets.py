@@ -63,10 +63,10 @@ PRESETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         [("tao_type", "brgn")],
     ),
     "sngd": (
-        "sketched natural gradient, scale-aware: a randomized SVD of J (Q = orth(JᵀΩ), λ = σ² from the SVD of J Q: "
-        "eigenvalues resolved far below eps·λ_max), relative cut λ > 1e-18 λ_max (no absolute cut), "
-        "Levenberg-Marquardt damping μ = c·L (c from the gain ratio) with geodesic acceleration (a bent path is a "
-        "rejection), warm-started accept-first line search, stops when the loss stalls",
+        "sketched natural gradient, scale-aware: a randomized SVD of J (Q = orth(JᵀΩ), Ω a CountSketch when N >= 4k, "
+        "λ = σ² from the SVD of J Q: eigenvalues resolved far below eps·λ_max), relative cut λ > 1e-18 λ_max (no "
+        "absolute cut), Levenberg-Marquardt damping μ = c·L (c from the gain ratio) with geodesic acceleration (a bent "
+        "path is a rejection), warm-started accept-first line search, stops when the loss stalls",
         [*_NG, *_SKETCH, *_JAC_CUT, *_LM, ("tao_ng_geodesic", "1"), *_NG_STOP],
     ),
     "sngd_gram": (
