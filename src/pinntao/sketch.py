@@ -3,8 +3,8 @@
 Randomized (Halko-Martinsson-Tropp / Saibaba et al., the sketched-NG paper's Algorithm 1):
 draw Gaussian M (P × k), A = G M, thin QR A = QR, then
   one pass: T = QᵀA (QᵀM)⁻¹     two pass: T = Qᵀ G Q,
-eig T = S Λ Sᵀ, U = Q S. From J itself (``jacobian_eig``): Q = orth(JᵀΩ) with Ω Gaussian over the
-residual rows, λ = σ² from the SVD of J Q; never forming a product with G keeps the small
+eig T = S Λ Sᵀ, U = Q S. From J itself (``jacobian_eig``): Q = orth(JᵀΩ) with Ω Gaussian or a
+CountSketch over the residual rows, λ = σ² from the SVD of J Q; never forming a product with G keeps the small
 eigenvalues that rounding at eps·λ_max erases from G M. A basis Q kept from an earlier sketch gives
 a factor from one product with J (``gram_ritz``, ``jacobian_ritz``: Rayleigh–Ritz within span(Q)).
 Nyström (Tropp et al. 2017, stable shifted form) gives a PSD factor for the damped preconditioner.

@@ -229,9 +229,10 @@ class SketchedPseudoInverse(_LowRankPC):
         [
             *_SKETCH_OPTIONS,
             Option("passes", "int", 2, "1: one-pass T = QᵀA(QᵀM)⁻¹, 2: two-pass T = QᵀGQ", choices=None),
-            Option("jacobian", "bool", False, "sketch J, not G: Q = orth(JᵀΩ) with Ω Gaussian over the residual "
-                   "rows, λ = σ² from the SVD of J Q (two products with J, as one pass): eigenvalues resolved "
-                   "down to ~eps² λ_max instead of eps λ_max, so a relative cut far below 1e-16 keeps real directions"),
+            Option("jacobian", "bool", False, "sketch J, not G: Q = orth(JᵀΩ) with Ω over the residual rows "
+                   "(-pc_sketch_test), λ = σ² from the SVD of J Q (two products with J, as one pass): eigenvalues "
+                   "resolved down to ~eps² λ_max instead of eps λ_max, so a relative cut far below 1e-16 keeps real "
+                   "directions"),
             Option("test", "str", "auto", "the Jacobian sketch's test matrix Ω (N × k): countsketch (one ±1 per "
                    "row in a random column: JᵀΩ is one pass over J instead of a product, no normals drawn), gaussian, "
                    f"or auto: countsketch when N >= {COUNTSKETCH_ROWS_PER_COLUMN}k (fewer rows per column leave "
