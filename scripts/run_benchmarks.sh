@@ -325,17 +325,22 @@ fi
 # second ran the code as it is): the zoo at 20 s,
 # poisson2d at three sizes for 90 s on 1 rank and P = 1,341 on 2 ranks, heat1d A2 for 120 s (about 25 minutes);
 # ng_reuse_default_confirm: the zoo and P = 1,341 / 5,425 on seed 1 (about 12 minutes)
-if [[ $group == ng_reuse_default ]]; then
-  run --problems $ZOO_NG --methods sngd --method "$R3" --max-it 100000 --time-limit 20 --extra "$NG" --no-figures \
-      --out bench-out/ng_reuse_default_zoo
+# a variant of sngd against sngd before it becomes the default: the zoo at 20 s, poisson2d at three sizes for 90 s on
+# 1 rank and P = 1,341 on 2 ranks, heat1d A2 for 120 s; $1 the group (the output prefix), $2 the variant
+against_sngd() {
+  run --problems $ZOO_NG --methods sngd --method "$2" --max-it 100000 --time-limit 20 --extra "$NG" --no-figures \
+      --out bench-out/$1_zoo
   for layers in 64 20,20,20,20 64,48,32,16; do
-    run --problems poisson2d --layers $layers --methods sngd --method "$R3" --max-it 100000 --time-limit 90 \
-        --extra "$NG" --out bench-out/ng_reuse_default_np1_${layers//,/x}
+    run --problems poisson2d --layers $layers --methods sngd --method "$2" --max-it 100000 --time-limit 90 \
+        --extra "$NG" --out bench-out/$1_np1_${layers//,/x}
   done
-  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd --method "$R3" --max-it 100000 \
-      --time-limit 90 --extra "$NG" --out bench-out/ng_reuse_default_np2_20x20x20x20
-  run --problems heat1d --layers 50,50,50 --methods sngd --method "$R3" --max-it 100000 --time-limit 120 \
-      --extra "$NG" --out bench-out/ng_reuse_default_heat1d_a2
+  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd --method "$2" --max-it 100000 \
+      --time-limit 90 --extra "$NG" --out bench-out/$1_np2_20x20x20x20
+  run --problems heat1d --layers 50,50,50 --methods sngd --method "$2" --max-it 100000 --time-limit 120 \
+      --extra "$NG" --out bench-out/$1_heat1d_a2
+}
+if [[ $group == ng_reuse_default ]]; then
+  against_sngd ng_reuse_default "$R3"
 fi
 if [[ $group == ng_reuse_default_confirm ]]; then
   run --problems $ZOO_NG --seeds 1 --methods sngd --method "$R3" --max-it 100000 --time-limit 20 --extra "$NG" \
@@ -350,16 +355,7 @@ fi
 # for 90 s, P = 1,341 on 2 ranks, heat1d A2 for 120 s (about 25 minutes); ng_countsketch_confirm: seed 1 (9 minutes)
 GS="sngd_gauss=-pinn_optimizer sngd -tao_ng_pc_sketch_test gaussian"
 if [[ $group == ng_countsketch ]]; then
-  run --problems $ZOO_NG --methods sngd --method "$GS" --max-it 100000 --time-limit 20 --extra "$NG" --no-figures \
-      --out bench-out/ng_countsketch_zoo
-  for layers in 64 20,20,20,20 64,48,32,16; do
-    run --problems poisson2d --layers $layers --methods sngd --method "$GS" --max-it 100000 --time-limit 90 \
-        --extra "$NG" --out bench-out/ng_countsketch_np1_${layers//,/x}
-  done
-  run --problems poisson2d --layers 20,20,20,20 --np 2 --methods sngd --method "$GS" --max-it 100000 \
-      --time-limit 90 --extra "$NG" --out bench-out/ng_countsketch_np2_20x20x20x20
-  run --problems heat1d --layers 50,50,50 --methods sngd --method "$GS" --max-it 100000 --time-limit 120 \
-      --extra "$NG" --out bench-out/ng_countsketch_heat1d_a2
+  against_sngd ng_countsketch "$GS"
 fi
 if [[ $group == ng_countsketch_confirm ]]; then
   for layers in 20,20,20,20 64,48,32,16; do
