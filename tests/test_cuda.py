@@ -61,3 +61,16 @@ def test_training_on_cuda_follows_cpu(tmp_path, preset):
         assert data["iterations"] == 5
         losses[dev] = data["loss"]
     assert losses["cuda"] == pytest.approx(losses["cpu"], rel=1e-6)
+
+
+def test_countsketch_product_on_cuda_matches_cpu():
+    """JᵀΩ with the CountSketch test matrix: a dense product on the GPU (deterministic), one
+    index_add on the CPU; the same numbers to rounding."""
+    from pinntao.sketch import countsketch_rows
+
+    J = torch.randn(3000, 40, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    cpu = countsketch_rows(0, 3000, 17, 4, J).transpose_times(J)
+    Jg = J.cuda()
+    gpu = countsketch_rows(0, 3000, 17, 4, Jg).transpose_times(Jg)
+    assert gpu.device.type == "cuda"
+    np.testing.assert_allclose(gpu.cpu().numpy(), cpu.numpy(), rtol=1e-12, atol=1e-12 * float(cpu.abs().max()))
