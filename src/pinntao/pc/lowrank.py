@@ -258,7 +258,7 @@ class SketchedPseudoInverse(_LowRankPC):
         if opts.get("test", "auto") == "countsketch" and not opts.get("jacobian"):
             p = f"-{self.prefix}pc_sketch_"
             raise PinnInputError(f"{p}test {opts['test']}: only with {p}jacobian 1 (a test matrix over the residual "
-                                 f"rows); allowed: {p}test gaussian, or {p}jacobian 1")
+                                 f"rows); allowed: {p}test auto or gaussian, or {p}jacobian 1")
         if opts.get("jacobian") and (opts.get("warm") or opts.get("passes", 2) != 2):
             p = f"-{self.prefix}pc_sketch_"
             what = f"{p}warm (its test matrix lives in parameter space)" if opts.get("warm") else \
