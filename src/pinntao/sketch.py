@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -76,19 +75,25 @@ def gaussian(P: int, k: int, seed: int, like: Tensor) -> Tensor:
     return torch.randn(P, k, generator=gen, dtype=torch.float64).to(dtype=like.dtype, device=like.device)
 
 
-#: rows per independently seeded block of :func:`gaussian_rows`
+#: rows per independently seeded block of :func:`gaussian_rows` and :func:`countsketch_rows`
 ROW_BLOCK = 1024
 
 
+def _block_rows(first: int, n: int, seed: int, draw: Callable[[int], Tensor]) -> Tensor:
+    """Rows first … first + n − 1 of a random matrix whose row blocks of ``ROW_BLOCK`` are drawn by
+    ``draw(block seed)``, seeded from (seed, block): any split of the rows over ranks gives the same
+    matrix, and a rank draws only the blocks it holds rows of. ``n`` > 0."""
+    b0, b1 = first // ROW_BLOCK, (first + n - 1) // ROW_BLOCK
+    blocks = [draw((int(seed) << 24) + b) for b in range(b0, b1 + 1)]
+    return torch.cat(blocks)[first - b0 * ROW_BLOCK : first - b0 * ROW_BLOCK + n]
+
+
 def gaussian_rows(first: int, n: int, k: int, seed: int, like: Tensor) -> Tensor:
-    """Rows first … first + n − 1 of a standard normal matrix with k columns whose row blocks of
-    ``ROW_BLOCK`` are seeded from (seed, block): any split of the rows over ranks gives the same
-    matrix, and a rank draws only the blocks it holds rows of, not all N × k numbers."""
+    """Rows first … first + n − 1 of a standard normal matrix with k columns (:func:`_block_rows`),
+    not all N × k numbers."""
     if n == 0:
         return torch.empty(0, k, dtype=like.dtype, device=like.device)
-    b0, b1 = first // ROW_BLOCK, (first + n - 1) // ROW_BLOCK
-    blocks = [gaussian(ROW_BLOCK, k, (int(seed) << 24) + b, like) for b in range(b0, b1 + 1)]
-    return torch.cat(blocks)[first - b0 * ROW_BLOCK : first - b0 * ROW_BLOCK + n]
+    return _block_rows(first, n, seed, lambda s: gaussian(ROW_BLOCK, k, s, like))
 
 
 @dataclass
@@ -123,17 +128,16 @@ class CountSketch:
 
 
 def countsketch_rows(first: int, n: int, k: int, seed: int, like: Tensor) -> CountSketch:
-    """Rows first … first + n − 1 of an N × k CountSketch whose row blocks of ``ROW_BLOCK`` are
-    seeded from (seed, block), as :func:`gaussian_rows`: the same matrix for any split of the rows."""
-    cols, signs = [], []
-    for b in range(first // ROW_BLOCK, (first + n - 1) // ROW_BLOCK + 1 if n else first // ROW_BLOCK):
-        gen = torch.Generator(device="cpu").manual_seed((int(seed) << 24) + b)
-        cols.append(torch.randint(0, k, (ROW_BLOCK,), generator=gen))
-        signs.append(torch.randint(0, 2, (ROW_BLOCK,), generator=gen))
-    lo = first - (first // ROW_BLOCK) * ROW_BLOCK
-    c = torch.cat(cols)[lo : lo + n] if cols else torch.empty(0, dtype=torch.int64)
-    sg = (torch.cat(signs)[lo : lo + n] * 2 - 1) if signs else torch.empty(0, dtype=torch.int64)
-    return CountSketch(c.to(like.device), sg.to(dtype=like.dtype, device=like.device), k)
+    """Rows first … first + n − 1 of an N × k CountSketch, row blocks seeded as
+    :func:`gaussian_rows`' (:func:`_block_rows`): the same matrix for any split of the rows."""
+
+    def draw(s: int) -> Tensor:  # (ROW_BLOCK, 2): each row's column, then its sign bit
+        gen = torch.Generator(device="cpu").manual_seed(s)
+        cols = torch.randint(0, k, (ROW_BLOCK,), generator=gen)
+        return torch.stack([cols, torch.randint(0, 2, (ROW_BLOCK,), generator=gen)], 1)
+
+    rows = _block_rows(first, n, seed, draw) if n else torch.empty(0, 2, dtype=torch.int64)
+    return CountSketch(rows[:, 0].to(like.device), (rows[:, 1] * 2 - 1).to(dtype=like.dtype, device=like.device), k)
 
 
 #: test matrices of the Jacobian sketch (-pc_sketch_test)
@@ -177,7 +181,7 @@ def randomized_eig(
 
 
 def jacobian_eig(
-    jt: Callable[[Any], Tensor],
+    jt: Callable[[Tensor | CountSketch], Tensor],
     jq_triangle: Callable[[Tensor], Tensor],
     Omega: Tensor | CountSketch,
     *,
