@@ -3,6 +3,7 @@ outer products) against autograd's dense J and finite differences, on every arch
 systems and mixed derivatives; the fallback for what a tape cannot see; memory reuse."""
 
 import dataclasses
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -121,7 +122,8 @@ def test_gram_from_taped_jacobian_on_two_blocks_of_points():
 def test_outer_sum_writes_the_summed_outer_products_into_its_column_block(n, c, o, i, monkeypatch):
     """The row-chunked broadcast path (wide inputs, few channels; 1,100 rows of a 32 × 32 layer =
     five chunks, the last partial) and the bmm path write Σ_c dz[n, c]ᵀ a[n, c] into a strided
-    block of J, nothing else."""
+    block of J, nothing else, from the channels split into records as a tape holds them (the
+    value channel, then stacks of the rest)."""
     import pinntao.residual as residual
     from pinntao.residual import _outer_sum
 
@@ -132,7 +134,9 @@ def test_outer_sum_writes_the_summed_outer_products_into_its_column_block(n, c, 
     dz = torch.randn(n, c, o, generator=gen, dtype=torch.float64)
     a = torch.randn(n, c, i, generator=gen, dtype=torch.float64)
     J = torch.full((n, o * i + 9), 7.0, dtype=torch.float64)
-    _outer_sum(dz, a, J[:, 4:4 + o * i])
+    bounds = [0, *range(1, c, 2), c]  # records of 1, 2, 2, ... channels
+    split = list(pairwise(bounds))
+    _outer_sum([dz[:, s:e] for s, e in split], [a[:, s:e] for s, e in split], J[:, 4:4 + o * i])
     ref = torch.einsum("nco,nci->noi", dz, a).reshape(n, o * i)
     torch.testing.assert_close(J[:, 4:4 + o * i], ref, rtol=1e-13, atol=1e-13)
     assert bool((J[:, :4] == 7.0).all()) and bool((J[:, 4 + o * i:] == 7.0).all())

@@ -157,8 +157,9 @@ class Residual:
                   by_name: dict[str, list[int]]) -> None:
         """out[n, k, θ-slice of W] = Σ_records δ_kᵀ a (bmm), out[n, k, slice of b] = Σ δ_k."""
         n = out.shape[0]
-        # the inputs a of each weight's products, the same for every residual component k
-        inputs = {nm: _cat1([_channels(tape[i][1], n) for i in recs]) for nm, recs in by_name.items()}
+        # the inputs a of each weight's products (one (n, channels, in) stack per record), the same
+        # for every residual component k
+        inputs = {nm: [_channels(tape[i][1], n) for i in recs] for nm, recs in by_name.items()}
         for k, deltas in enumerate(adjoints):
             cols, start = out[:, k], 0
             for nm, size in zip(self.model.names, self.model.sizes, strict=True):
@@ -167,7 +168,7 @@ class Residual:
                     parts = [_channels(deltas[i], n, z=tape[i][2]).sum(1) for i in recs if tape[i][3]]
                     cols[:, start:start + size] = torch.stack(parts).sum(0) if parts else 0.0
                 else:
-                    dz = _cat1([_channels(deltas[i], n, z=tape[i][2]) for i in recs])
+                    dz = [_channels(deltas[i], n, z=tape[i][2]) for i in recs]
                     _outer_sum(dz, inputs[nm], cols[:, start:start + size])
                 start += size
 
@@ -189,27 +190,34 @@ class Residual:
 CHUNKED_MIN_ENTRIES = 1 << 20
 
 
-def _outer_sum(dz: Tensor, a: Tensor, out: Tensor) -> None:
-    """out[n] = Σ_c dz[n, c]ᵀ a[n, c] flattened, written into the (n, o·i) column block ``out`` of J.
+def _outer_sum(dz: list[Tensor], a: list[Tensor], out: Tensor) -> None:
+    """out[n] = Σ_records Σ_c dz[n, c]ᵀ a[n, c] flattened, written into the (n, o·i) column block
+    ``out`` of J; ``dz`` and ``a`` hold one (n, channels, o) and (n, channels, i) stack per record.
 
     A large block goes in row chunks of about 2 MiB, one broadcast multiply-add per channel
-    straight into J: the n small products of ``bmm`` and the copy of its result cost 3× as much
-    at 12,288 rows and a 32 × 32 layer. Small blocks, narrow inputs or many channels keep ``bmm``,
-    faster there (1,020 rows and a 20 × 20 layer), and so does a GPU (the chunks are sized for a
-    CPU cache; there they would be many small kernel launches).
+    straight into J from the records as they are: the n small products of ``bmm`` and the copy of
+    its result cost 3× as much at 12,288 rows and a 32 × 32 layer, and joining the records' channel
+    stacks first (``torch.cat``) a third as much again. Small blocks, narrow inputs or many channels
+    keep ``bmm``, faster there (1,020 rows and a 20 × 20 layer), and so does a GPU (the chunks are
+    sized for a CPU cache; there they would be many small kernel launches).
     """
-    n, c, o = dz.shape
-    i = a.shape[-1]
+    n, o, i = out.shape[0], dz[0].shape[-1], a[0].shape[-1]
+    c = sum(t.shape[1] for t in dz)
     if i < 16 or c > 6 or n * o * i < CHUNKED_MIN_ENTRIES or out.device.type != "cpu":
-        out.copy_(torch.bmm(dz.transpose(1, 2), a).reshape(n, o * i))
+        out.copy_(torch.bmm(_cat1(dz).transpose(1, 2), _cat1(a)).reshape(n, o * i))
         return
     blocks = out.view(n, o, i)
     step = max(1, (1 << 21) // (o * i * out.element_size()))
     for s in range(0, n, step):
-        block, d, x = blocks[s:s + step], dz[s:s + step], a[s:s + step]
-        torch.mul(d[:, 0, :, None], x[:, 0, None, :], out=block)
-        for k in range(1, c):
-            block.addcmul_(d[:, k, :, None], x[:, k, None, :])
+        block, first = blocks[s:s + step], True
+        for d, x in zip(dz, a, strict=True):
+            d, x = d[s:s + step], x[s:s + step]
+            for k in range(d.shape[1]):
+                if first:
+                    torch.mul(d[:, k, :, None], x[:, k, None, :], out=block)
+                    first = False
+                else:
+                    block.addcmul_(d[:, k, :, None], x[:, k, None, :])
 
 
 def _cat1(parts: list[Tensor]) -> Tensor:
