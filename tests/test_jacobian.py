@@ -156,3 +156,23 @@ def test_taped_jacobian_equals_autograd_with_wide_layers(monkeypatch):
     J_ref = torch.func.jacrev(res)(theta)
     np.testing.assert_allclose(res.jacobian(theta).numpy(), J_ref.numpy(), rtol=0,
                                atol=1e-12 * float(J_ref.abs().max()))
+
+
+def test_jvp_in_the_sketch_span_is_read_off_the_kept_image():
+    """After jq_triangle(θ, Q), J v for v = Q c is (J Q)(Qᵀv): equal to J v to rounding at N·k
+    flops. A v with a component outside span(Q), or another θ, takes J itself."""
+    obj = tiny_objective(gram="explicit")
+    theta = obj.gather(perturbed_theta(obj))
+    J = obj.local_jacobian(theta).clone()
+    gen = torch.Generator().manual_seed(5)
+    Q, _ = torch.linalg.qr(torch.randn(obj.n_params, 6, generator=gen, dtype=torch.float64))
+    obj.jq_triangle(theta, Q)
+    v = Q @ torch.randn(6, generator=gen, dtype=torch.float64)
+    Jv = obj.local_jvp(theta, v)
+    assert torch.equal(Jv, (J @ Q) @ (Q.T @ v))
+    torch.testing.assert_close(Jv, J @ v, rtol=1e-12, atol=1e-14)
+    w = torch.randn(obj.n_params, generator=gen, dtype=torch.float64)
+    off = v + 1e-9 * (w - Q @ (Q.T @ w))
+    assert torch.equal(obj.local_jvp(theta, off), J @ off)
+    other = theta + 0.01
+    assert torch.equal(obj.local_jvp(other, v), obj.local_jacobian(other) @ v)

@@ -29,6 +29,9 @@ from .sketch import CountSketch, countsketch_rows, gaussian_rows
 GRAM_MODES = ("auto", "explicit", "matfree")
 INITS = ("glorot", "module")
 HESSIAN_TYPES = ("gauss_newton", "exact")
+#: J v for a v in the span of the last sketch basis Q (‖v − QQᵀv‖ ≤ this · ‖v‖) is read off the
+#: kept image J Q (N·k flops, not N·P): the low-rank natural gradient's d and geodesic a lie there
+SPAN_RTOL = 1e-13
 
 
 class PinnObjective:
@@ -93,6 +96,7 @@ class PinnObjective:
         self.gram_mode = gram if gram != "auto" else ("explicit" if need <= gram_memory_mb else "matfree")
         self._lin_theta: Tensor | None = None  # where operators are linearised (set by hessian())
         self._jac: tuple[Tensor, Tensor] | None = None  # cached (θ, local J)
+        self._image: tuple[Tensor, Tensor, Tensor] | None = None  # (θ, Q, local J Q) of the last jq_triangle
         self._grad_at: tuple[Tensor, np.ndarray] | None = None  # (θ, full ∇L) of the last gradient evaluation
         self._r_at: tuple[Tensor, Tensor] | None = None  # (θ, local r) of the last loss or gradient evaluation
         self.counts = {"objective": 0, "gradient": 0, "gram": 0, "hvp": 0, "jacobian": 0}
@@ -323,7 +327,9 @@ class PinnObjective:
         """A triangle R with RᵀR = (JQ)ᵀ(JQ) and the singular values of the global J Q: the local
         QR factors stacked over the ranks (the same on every rank), never the product (JQ)ᵀ(JQ)."""
         self.counts["gram"] += Q.shape[1]
-        R = torch.linalg.qr(self.local_jvp(theta, Q), mode="r")[1]
+        JQ = self.local_jvp(theta, Q)
+        self._image = (theta.clone(), Q, JQ)
+        R = torch.linalg.qr(JQ, mode="r")[1]
         if self.size > 1:  # the stacked triangles (p·k × k) reduced to one: the SVD then works on k × k
             R = torch.as_tensor(np.concatenate(self.mpi.allgather(to_numpy(R))), dtype=R.dtype, device=R.device)
             R = torch.linalg.qr(R, mode="r")[1]
@@ -381,7 +387,13 @@ class PinnObjective:
         return float(self._sum(torch.dot(v, v).reshape(1))[0])
 
     def local_jvp(self, theta: Tensor, v: Tensor) -> Tensor:
-        """This rank's rows of J v at θ (the explicit J when the Gram mode keeps one, else forward mode)."""
+        """This rank's rows of J v at θ: from the last sketch's image J Q when v lies in span(Q) at
+        this θ (:data:`SPAN_RTOL`), else the explicit J when the Gram mode keeps one, else forward mode."""
+        if v.ndim == 1 and self._image is not None and torch.equal(self._image[0], theta):
+            _, Q, JQ = self._image
+            c = Q.T @ v
+            if float(torch.linalg.vector_norm(v - Q @ c)) <= SPAN_RTOL * float(torch.linalg.vector_norm(v)):
+                return JQ @ c
         return self.local_jacobian(theta) @ v if self.gram_mode == "explicit" else self.residual.jvp(theta, v)
 
     def local_vjp(self, theta: Tensor, u: Tensor) -> Tensor:
