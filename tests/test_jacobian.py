@@ -18,7 +18,8 @@ from pinntao.residual import Residual
 
 CASES = [
     ("poisson2d", "mlp", {}),
-    ("heat1d", "mlp", {}),
+    ("heat1d", "mlp", {}),  # pure=(1,): ∂²/∂x² only, fewer channels on the tape
+    ("burgers1d", "mlp", {"input_scale": "box"}),  # the same through the input map
     ("burgers1d", "modified_mlp", {}),
     ("burgers1d", "fourier_mlp", {"ff_features": 3, "ff_keep": (0,)}),
     ("poisson1d_multiscale", "multiscale_modified_mlp", {"ff_scales": (1, 4)}),

@@ -2,6 +2,8 @@
 for every activation and both architectures), component-stacked residuals (Gram product vs dense
 JᵀJ, loss formula), and the construction checks' errors."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -112,7 +114,8 @@ def _system(weights=(1.0, 4.0, 0.25), out_dim_fields=2, interior_components=3, b
     return Problem(
         name="toy_system", domain=box,
         blocks=[Block("interior", "interior", box.interior, residual=interior, mixed=[(0, 1)] if bad != "mixed" else (),
-                      components=interior_components, component_weights=weights),
+                      components=interior_components, component_weights=weights,
+                      pure=(1,) if bad == "pure" else None),
                 Block("boundary", "boundary", lambda n, rng, s: box.boundary(n, rng, s)[0], residual=boundary,
                       order=0, components=2, weight=3.0)],
         exact=exact, default_counts={"interior": 13, "boundary": 7}, fields=out_dim_fields, field_names=("u", "v"),
@@ -167,6 +170,7 @@ def test_system_rows_are_point_major_with_component_weights():
     ("fields", r"block 'interior'.*returns shape \(2,\).*2 fields, expected shape \(2, 2\)"),
     ("shape", r"block 'interior'.*returns \(2,\).*expected shape \(2, 3\), 3 components per point"),
     ("mixed", r"block 'interior'.*derivative the jet does not hold.*∂²u/∂x0∂x1"),
+    ("pure", r"block 'interior'.*derivative the jet does not hold.*pure=\(1,\).*∂²u/∂x0² needs 0 in pure="),
 ])
 def test_system_bad_input(case, match):
     prob = _system(bad=case)
@@ -188,12 +192,65 @@ def test_scalar_problem_still_rejects_n1_exact():
     (dict(components=0), "components"),
     (dict(components=2, component_weights=(1.0,)), "component_weights"),
     (dict(order=1, mixed="all"), "order=2"),
+    (dict(order=1, pure=(0,)), "pure= needs order=2"),
+    (dict(pure=(2,)), r"pure= must list one or more input indices in 0\.\.1"),
+    (dict(pure=()), "one or more"),
+    (dict(pure="x"), "input indices"),
 ])
 def test_bad_block_declarations(kw, match):
     box = Box((0.0, 0.0), (1.0, 1.0))
     with pytest.raises(PinnInputError, match=match):
         b = Block("interior", "interior", box.interior, residual=lambda j, x: j.u, **kw)
         b.pairs(2)
+        b.pure_dims(2)
+
+
+def test_block_pure_dims_sorted_and_all_means_none():
+    box = Box((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    block = Block("interior", "interior", box.interior, residual=lambda j, x: j.u, pure=(2, 0, 2))
+    assert block.pure_dims(3) == (0, 2)
+    assert dataclasses.replace(block, pure=(1, 0, 2)).pure_dims(3) is None  # every input: the full jet
+
+
+@pytest.mark.parametrize("arch,opts", [("mlp", {}), ("mlp", {"input_scale": "box"}), ("modified_mlp", {}),
+                                       ("fourier_mlp", {"ff_features": 3, "ff_keep": (0,)}), ("autograd", {})])
+@pytest.mark.parametrize("pure", [(1,), (0, 2), (2,)])
+def test_jet_with_pure_holds_those_second_derivatives_only(arch, opts, pure):
+    """A jet cut to ``pure`` has the full jet's u, du and ∂²u/∂x_i² for i in pure (2 fields, 3-D
+    inputs, every path: forward jet, input map, embedding, modified MLP, autograd), and names the
+    others as missing."""
+    box = ((-1.0, 0.0, 0.5), (1.0, 2.0, 1.5))
+    if arch == "autograd":
+        model = FlatModel(_Wrapped(nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 2))))
+    else:
+        model = build_model(arch, 3, (6, 6), "tanh", torch.float64, "cpu", out_dim=2, options=opts, box=box)
+    theta = _theta(model)
+    x = torch.rand(8, 3, dtype=torch.float64)
+    full, cut = model.jet(theta, x, 2), model.jet(theta, x, 2, pure=pure)
+    assert torch.equal(cut.u, full.u) and torch.equal(cut.du, full.du)
+    assert cut.pure == pure and cut.d2u.shape == (8, 2, len(pure))
+    for i in pure:
+        torch.testing.assert_close(cut.dd(i), full.dd(i), rtol=0, atol=1e-13)
+    torch.testing.assert_close(cut.field(1).laplacian(pure), full.field(1).laplacian(pure), rtol=0, atol=1e-12)
+    other = next(i for i in range(3) if i not in pure)
+    with pytest.raises(MissingDerivative, match=f"∂²u/∂x{other}² needs {other} in pure="):
+        cut.field(0).dd(other)
+    with pytest.raises(MissingDerivative, match="pure="):
+        cut.laplacian()
+
+
+def test_pure_leaves_the_other_second_derivative_channels_off_the_tape():
+    """The forward jet pushes only the asked-for ∂²/∂x_i² through the layers: 3-D inputs with
+    pure=(1,) give a hidden weight 1 + 3 + 1 channels on the tape instead of 1 + 3 + 3."""
+    model = build_model("mlp", 3, (6, 6), "tanh", torch.float64, "cpu")
+    theta, x = _theta(model), torch.rand(5, 3, dtype=torch.float64)
+
+    def channels(pure):
+        tape = []
+        model.jet(theta, x, 2, tape=tape, pure=pure)
+        return sum(rec[1].reshape(5, -1, rec[1].shape[-1]).shape[1] for rec in tape if rec[0] == "layers.1.weight")
+
+    assert channels(None) == 7 and channels((1,)) == 5
 
 
 def test_cli_trains_a_system_and_writes_its_fields(tmp_path):

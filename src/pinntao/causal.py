@@ -152,7 +152,7 @@ class CausalWeights:
             base = next(bb for bb in self.base.blocks if bb.name == b.name)
             with torch.no_grad():
                 if base.residual is not None:
-                    r = base.residual(model.jet(theta, x, base.order, lb.pairs), x)
+                    r = base.residual(model.jet(theta, x, base.order, lb.pairs, pure=lb.pure), x)
                 else:
                     u = model.point_function(model.unflatten(theta))
                     r = vmap(lambda p, base=base, u=u: base.point_residual(u, p))(x)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -86,7 +86,8 @@ class Jet:
     """Network output(s) and input derivatives at n points of R^d.
 
     One field: u (n,) values, du (n, d) first derivatives, d2u (n, d) pure second derivatives
-    ∂²u/∂x_i², dmix (n, K) the mixed ∂²u/∂x_i∂x_j for the K pairs in ``mixed`` (i < j).
+    ∂²u/∂x_i² (or (n, len(pure)): only the inputs listed in ``pure``), dmix (n, K) the mixed
+    ∂²u/∂x_i∂x_j for the K pairs in ``mixed`` (i < j).
     m fields: the same with a field axis after the point axis (u (n, m), du (n, m, d), ...);
     :meth:`field` / :meth:`fields` give one scalar jet per field. Entries not computed are None
     (or pairs absent from ``mixed``); asking for one raises :class:`MissingDerivative`.
@@ -97,6 +98,7 @@ class Jet:
     d2u: Tensor | None = None
     dmix: Tensor | None = None
     mixed: tuple[tuple[int, int], ...] = ()
+    pure: tuple[int, ...] | None = None  # the inputs of d2u's columns (None: every input, in order)
 
     def holds(self) -> str:
         """What this jet holds, in words (for error messages)."""
@@ -104,7 +106,9 @@ class Jet:
             return "values only (order 0)"
         if self.d2u is None:
             return "values and first derivatives (order 1)"
-        return "values, first and pure second derivatives" + (f", mixed {list(self.mixed)}" if self.mixed else "")
+        which = "" if self.pure is None else f" (∂²u/∂x_i² for i in {list(self.pure)} only)"
+        mixed = f", mixed {list(self.mixed)}" if self.mixed else ""
+        return "values, first and pure second derivatives" + which + mixed
 
     @property
     def n_fields(self) -> int:
@@ -120,7 +124,7 @@ class Jet:
         def pick(t: Tensor | None) -> Tensor | None:
             return None if t is None else t[:, k]
 
-        return Jet(self.u[:, k], pick(self.du), pick(self.d2u), pick(self.dmix), self.mixed)
+        return Jet(self.u[:, k], pick(self.du), pick(self.d2u), pick(self.dmix), self.mixed, self.pure)
 
     def fields(self) -> list[Jet]:
         """One scalar jet per output: ``u, v, p = jet.fields()``."""
@@ -137,7 +141,13 @@ class Jet:
 
     def dd(self, i: int) -> Tensor:
         """∂²u/∂x_i²."""
-        return self._need(self.d2u, f"∂²u/∂x{i}²")[..., i]
+        d2u = self._need(self.d2u, f"∂²u/∂x{i}²")
+        if self.pure is None:
+            return d2u[..., i]
+        if i not in self.pure:
+            raise MissingDerivative(f"the jet holds {self.holds()}; ∂²u/∂x{i}² needs {i} in pure= on the block "
+                                    f"(or no pure=: all of them)")
+        return d2u[..., self.pure.index(i)]
 
     def d2(self, i: int, j: int) -> Tensor:
         """∂²u/∂x_i∂x_j (pure or mixed); a mixed pair must be in ``mixed``."""
@@ -151,15 +161,24 @@ class Jet:
 
     def hessian(self) -> Tensor:
         """The full Hessian, (n, d, d) or (n, m, d, d); needs ``mixed='all'`` in d ≥ 2."""
-        d2u = self._need(self.d2u, "the Hessian")
-        d = d2u.shape[-1]
+        self._need(self.d2u, "the Hessian")
+        d = self._need(self.du, "the Hessian").shape[-1]
         rows = [torch.stack([self.d2(i, j) for j in range(d)], -1) for i in range(d)]
         return torch.stack(rows, -2)
 
     def laplacian(self, dims: Sequence[int] | None = None) -> Tensor:
         """Σ_i ∂²u/∂x_i² over ``dims`` (all input dimensions by default)."""
         d2u = self._need(self.d2u, "the Laplacian")
+        if self.pure is not None:
+            every = range(self._need(self.du, "the Laplacian").shape[-1])
+            return torch.stack([self.dd(i) for i in (every if dims is None else dims)], -1).sum(-1)
         return d2u.sum(-1) if dims is None else d2u[..., list(dims)].sum(-1)
+
+    def only(self, pure: tuple[int, ...] | None) -> Jet:
+        """This jet with d2u cut to the inputs in ``pure`` (None, or a jet cut already: as it is)."""
+        if pure is None or self.d2u is None or self.pure is not None:
+            return self
+        return replace(self, d2u=self.d2u[..., list(pure)], pure=tuple(pure))
 
 
 #: what a taped jet records: (parameter name, input channels a, output z = a Wᵀ (+ b), has bias)
@@ -260,11 +279,12 @@ class InputMap(nn.Module):
     def chain(jet: Jet, s: Tensor) -> Jet:
         """The jet in x from the jet in x̃ = s ⊙ (x − c): first derivatives × s_i, second × s_i s_j."""
         du = None if jet.du is None else jet.du * s
-        d2u = None if jet.d2u is None else jet.d2u * (s * s)
+        ss = s * s if jet.pure is None else (s * s)[list(jet.pure)]
+        d2u = None if jet.d2u is None else jet.d2u * ss
         dmix = None
         if jet.dmix is not None:
             dmix = jet.dmix * torch.stack([s[i] * s[j] for i, j in jet.mixed])
-        return Jet(jet.u, du, d2u, dmix, jet.mixed)
+        return Jet(jet.u, du, d2u, dmix, jet.mixed, jet.pure)
 
 
 class MLP(nn.Module):
@@ -309,23 +329,26 @@ class MLP(nn.Module):
 
     def jet_from_params(
         self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
-        tape: list[TapeRecord] | None = None,
+        tape: list[TapeRecord] | None = None, pure: tuple[int, ...] | None = None,
     ) -> Jet:
-        """Values and input derivatives (pure up to ``order``, the ``mixed`` pairs at order 2) by the
-        forward jet of :meth:`_body_jet`, after the input map if there is one (its products with
-        the weights recorded on ``tape`` if given)."""
+        """Values and input derivatives (pure up to ``order``, only the inputs in ``pure`` at order
+        2 if given, the ``mixed`` pairs) by the forward jet of :meth:`_body_jet`, after the input
+        map if there is one (its products with the weights recorded on ``tape`` if given)."""
         if self.input_map is None:
-            return self._body_jet(params, x, order, mixed, tape)
+            return self._body_jet(params, x, order, mixed, tape, pure)
         s = params["input_map.scale"]
-        return InputMap.chain(self._body_jet(params, (x - params["input_map.shift"]) * s, order, mixed, tape), s)
+        return InputMap.chain(self._body_jet(params, (x - params["input_map.shift"]) * s, order, mixed, tape, pure),
+                              s)
 
     def _body_jet(
         self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
-        tape: list[TapeRecord] | None = None,
+        tape: list[TapeRecord] | None = None, pure: tuple[int, ...] | None = None,
     ) -> Jet:
-        """Push (h, ∂h/∂x_i, ∂²h/∂x_i², ∂²h/∂x_i∂x_j for the pairs in ``mixed``) through every
-        layer at once: one matmul per layer and channel stack (recorded on ``tape`` if given)."""
+        """Push (h, ∂h/∂x_i, ∂²h/∂x_i² for i in ``pure`` (all by default), ∂²h/∂x_i∂x_j for the
+        pairs in ``mixed``) through every layer at once: one matmul per layer and channel stack
+        (recorded on ``tape`` if given). A second-derivative channel left out costs nothing."""
         n, d = x.shape
+        sel = _pure_index(pure)
         names = [f"layers.{i}" for i in range(len(self.layers))]
         ws = [(params[f"{k}.weight"], params[f"{k}.bias"]) for k in names]
         w0, b0 = ws[0]
@@ -335,13 +358,13 @@ class MLP(nn.Module):
             z = _affine(tape, lin0, x, w0, b0)
             # derivative channels, shape (n, d, width); first layer: ∂z/∂x_i = W[:, i]
             dz = _input_channels(tape, lin0, w0, n, d) if order >= 1 else None
-            d2z = torch.zeros_like(dz) if order >= 2 else None
+            d2z = torch.zeros_like(dz[:, sel]) if order >= 2 else None
             mz = None  # mixed channels (i, j): σ''(z) ∂z/∂x_i ∂z/∂x_j + σ'(z) ∂²z/∂x_i∂x_j; 0 at the input layer
         else:  # the first layer is linear in γ(x): its channels are γ's channels times W
             e, de, d2e, me = self.embedding.jet(params["embedding.B"], x, order, mixed)
             z = _affine(tape, lin0, e, w0, b0)
             dz = _affine(tape, lin0, de, w0) if order >= 1 else None
-            d2z = _affine(tape, lin0, d2e, w0) if order >= 2 else None
+            d2z = _affine(tape, lin0, d2e[:, sel], w0) if order >= 2 else None
             mz = _affine(tape, lin0, me, w0) if mix else None
         for name, (w, b) in zip(names[1:], ws[1:], strict=True):
             lin = f"{name}.weight"
@@ -350,7 +373,8 @@ class MLP(nn.Module):
             if order >= 1:
                 dh = a1.unsqueeze(1) * dz
                 if order >= 2:
-                    d2h = a2.unsqueeze(1) * dz * dz + a1.unsqueeze(1) * d2z
+                    dzp = dz if pure is None else dz[:, sel]
+                    d2h = a2.unsqueeze(1) * dzp * dzp + a1.unsqueeze(1) * d2z
                     if mix:
                         mh = a2.unsqueeze(1) * _pair_products(dz, mixed)
                         if mz is not None:
@@ -362,7 +386,8 @@ class MLP(nn.Module):
                     d2z = _affine(tape, lin, d2h, w)
                     if mix:
                         mz = _affine(tape, lin, mh, w)
-        return _output_jet(z, dz, d2z, mz if mix else None, mixed if mix else (), self.out_dim)
+        return _output_jet(z, dz, d2z, mz if mix else None, mixed if mix else (), self.out_dim,
+                           pure if order >= 2 else None)
 
 
 def _pair_products(a: Tensor, mixed: tuple[tuple[int, int], ...], b: Tensor | None = None) -> Tensor:
@@ -377,8 +402,18 @@ def _squeeze_out(z: Tensor, out_dim: int) -> Tensor:
     return z.squeeze(-1) if out_dim == 1 else z
 
 
+def _pure_index(pure: tuple[int, ...] | None) -> slice | list[int]:
+    """The channels of ``pure`` (sorted inputs) in a (n, d, width) stack: a slice (a view) when
+    they are consecutive, else a list."""
+    if pure is None:
+        return slice(None)
+    if list(pure) == list(range(pure[0], pure[-1] + 1)):
+        return slice(pure[0], pure[-1] + 1)
+    return list(pure)
+
+
 def _output_jet(z: Tensor, dz: Tensor | None, d2z: Tensor | None, mz: Tensor | None,
-                mixed: tuple[tuple[int, int], ...], out_dim: int) -> Jet:
+                mixed: tuple[tuple[int, int], ...], out_dim: int, pure: tuple[int, ...] | None = None) -> Jet:
     """Channels (n, c, m) of the output layer → Jet fields: (n, c) for one field, (n, m, c) for m."""
 
     def out(t: Tensor | None) -> Tensor | None:
@@ -386,7 +421,7 @@ def _output_jet(z: Tensor, dz: Tensor | None, d2z: Tensor | None, mz: Tensor | N
             return None
         return t.squeeze(-1) if out_dim == 1 else t.transpose(1, 2)
 
-    return Jet(_squeeze_out(z, out_dim), out(dz), out(d2z), out(mz), mixed)
+    return Jet(_squeeze_out(z, out_dim), out(dz), out(d2z), out(mz), mixed, pure)
 
 
 #: network architectures selected by ``-pinn_arch``: a body (MLP or modified MLP), optionally after
@@ -474,10 +509,11 @@ class ModifiedMLP(MLP):
 
     def _body_jet(
         self, params: dict[str, Tensor], x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
-        tape: list[TapeRecord] | None = None,
+        tape: list[TapeRecord] | None = None, pure: tuple[int, ...] | None = None,
     ) -> Jet:
         """(h, ∂h/∂x_i, ∂²h/∂x_i², mixed ∂²h/∂x_i∂x_j) through encoders, gates and products
-        (Leibniz rule), batched; the products with weights are recorded on ``tape`` if given."""
+        (Leibniz rule), batched; the products with weights are recorded on ``tape`` if given.
+        Every ∂²/∂x_i² is pushed through, then cut to ``pure``."""
         n, d = x.shape
         mix = bool(mixed) and order >= 2
         # with an embedding the encoders and W¹ read γ(x) and its channels, like a hidden layer
@@ -529,7 +565,8 @@ class ModifiedMLP(MLP):
         w, b = params[lin], params[lin.replace("weight", "bias")]
         return _output_jet(_affine(tape, lin, H[0], w, b), _affine(tape, lin, H[1], w) if order >= 1 else None,
                            _affine(tape, lin, H[2], w) if order >= 2 else None,
-                           _affine(tape, lin, H[3], w) if mix else None, mixed if mix else (), self.out_dim)
+                           _affine(tape, lin, H[3], w) if mix else None, mixed if mix else (),
+                           self.out_dim).only(pure if order >= 2 else None)
 
 
 def autograd_jet(f: Callable[[Tensor], Tensor], x: Tensor, order: int,
@@ -622,7 +659,7 @@ class FlatModel:
         return u
 
     def jet(self, theta: Tensor, x: Tensor, order: int, mixed: tuple[tuple[int, int], ...] = (),
-            tape: list[TapeRecord] | None = None) -> Jet:
+            tape: list[TapeRecord] | None = None, pure: tuple[int, ...] | None = None) -> Jet:
         """Values and input derivatives up to ``order`` (plus the ``mixed`` pairs at order 2):
         the forward jet for :class:`MLP` networks, nested autograd for any other module. A ``tape``
         (only with :attr:`tapeable`) records the jet's products with the weights."""
@@ -630,12 +667,12 @@ class FlatModel:
         if tape is not None:
             if not self.tapeable:
                 raise ValueError(f"{type(self.module).__name__}: its jet cannot be taped")
-            return self.module.jet_from_params(params, x, order, mixed, tape)
+            return self.module.jet_from_params(params, x, order, mixed, tape, pure)
         if order == 0:
             return Jet(self.u(theta, x))
         if isinstance(self.module, MLP):
-            return self.module.jet_from_params(params, x, order, mixed)
-        return autograd_jet(self.point_function(params), x, order, mixed)
+            return self.module.jet_from_params(params, x, order, mixed, pure=pure)
+        return autograd_jet(self.point_function(params), x, order, mixed).only(pure if order >= 2 else None)
 
     @property
     def tapeable(self) -> bool:

@@ -497,15 +497,16 @@ def check_problem(problem: Problem, model: FlatModel, points: dict[str, np.ndarr
         try:
             pairs = b.pairs(problem.dim)
             if b.residual is not None:
-                r = b.residual(model.jet(th, x, b.order, pairs), x)
+                r = b.residual(model.jet(th, x, b.order, pairs, pure=b.pure_dims(problem.dim)), x)
             else:
                 u = model.point_function(model.unflatten(th))
                 r = torch.func.vmap(lambda p, b=b, u=u: b.point_residual(u, p))(x)
         except PinnInputError:
             raise
         except MissingDerivative as exc:
+            pure = f", pure={b.pure!r}" if b.pure is not None else ""
             raise PinnInputError(f"{where}: the residual asks for a derivative the jet does not hold "
-                                 f"(order={b.order}, mixed={b.mixed!r}): {exc}") from None
+                                 f"(order={b.order}, mixed={b.mixed!r}{pure}): {exc}") from None
         except Exception as exc:
             raise PinnInputError(f"{where}: the residual failed on {x.shape[0]} points: "
                                  f"{type(exc).__name__}: {exc}") from None

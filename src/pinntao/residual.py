@@ -30,6 +30,7 @@ class _LocalBlock:
     scale: float  # √(w_b / N_b)
     cscale: Tensor | None = None  # √(component weights), (c,); None: c = 1 or unit weights
     pairs: tuple[tuple[int, int], ...] = ()  # mixed second derivatives the block's jet holds
+    pure: tuple[int, ...] | None = None  # the inputs of the pure second derivatives it holds (None: all)
 
 
 class Residual:
@@ -48,6 +49,7 @@ class Residual:
                 None if b.component_weights is None
                 else torch.tensor([math.sqrt(w) for w in b.component_weights], dtype=dt, device=dev),
                 b.pairs(problem.dim),
+                b.pure_dims(problem.dim),
             )
             for b in problem.blocks
         ]
@@ -61,7 +63,7 @@ class Residual:
     ) -> Tensor:
         b = lb.block
         if b.residual is not None:
-            r = b.residual(self.model.jet(theta, x, b.order, lb.pairs, tape), x)
+            r = b.residual(self.model.jet(theta, x, b.order, lb.pairs, tape, lb.pure), x)
         else:
             u = self.model.point_function(self.model.unflatten(theta))
             r = vmap(lambda p: b.point_residual(u, p))(x)  # type: ignore[misc]

@@ -32,7 +32,10 @@ class Block:
     of ``residual`` (fast: jet of order ``order`` from the network) or ``point_residual``
     (general: any operator of a point function, by nested autograd). ``mixed`` asks the jet for
     mixed second derivatives (``"all"``: the full Hessian; or pairs ``[(0, 1)]``); without it the
-    jet holds only ∂²/∂x_i² (the cheap Laplacian path). A block with ``components`` c > 1
+    jet holds only ∂²/∂x_i² (the cheap Laplacian path). ``pure`` lists the inputs i whose
+    ∂²u/∂x_i² the residual reads (default: all): the jet then carries only those, and every
+    residual evaluation and J costs less (burgers1d reads ∂²u/∂x², not ∂²u/∂t²: 4 derivative
+    channels through the network instead of 5). A block with ``components`` c > 1
     returns (n, c): c residual rows per point, component k weighted by
     ``weight × component_weights[k]``.
     """
@@ -47,6 +50,7 @@ class Block:
     mixed: MixedSpec = ()
     components: int = 1
     component_weights: tuple[float, ...] | None = None
+    pure: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.residual is None) == (self.point_residual is None):
@@ -57,12 +61,25 @@ class Block:
             raise PinnInputError(f"block {self.name!r}: weight must be > 0, got {self.weight}")
         if self.mixed and self.order != 2:
             raise PinnInputError(f"block {self.name!r}: mixed= needs order=2, got order={self.order}")
+        if self.pure is not None and self.order != 2:
+            raise PinnInputError(f"block {self.name!r}: pure= needs order=2, got order={self.order}")
         if not isinstance(self.components, int) or self.components < 1:
             raise PinnInputError(f"block {self.name!r}: components must be an integer >= 1, got {self.components}")
         cw = self.component_weights
         if cw is not None and (len(cw) != self.components or not all(w > 0 for w in cw)):
             raise PinnInputError(f"block {self.name!r}: component_weights must be {self.components} numbers > 0, "
                                  f"got {cw}")
+
+    def pure_dims(self, dim: int) -> tuple[int, ...] | None:
+        """The sorted inputs i whose ∂²u/∂x_i² this block's jet must hold; None: all ``dim``."""
+        if self.pure is None:
+            return None
+        if (not self.pure or isinstance(self.pure, str)
+                or not all(isinstance(i, int) and 0 <= i < dim for i in self.pure)):
+            raise PinnInputError(f"block {self.name!r}: pure= must list one or more input indices in 0..{dim - 1}, "
+                                 f"got {self.pure!r}")
+        out = tuple(sorted(set(self.pure)))
+        return None if out == tuple(range(dim)) else out
 
     def pairs(self, dim: int) -> tuple[tuple[int, int], ...]:
         """The mixed pairs (i < j) this block's jet must hold."""

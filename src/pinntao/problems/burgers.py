@@ -65,7 +65,8 @@ def burgers1d(nu: float = 0.01 / PI) -> Problem:
         name="burgers1d",
         domain=box,
         blocks=[
-            Block("interior", "interior", box.interior, residual=lambda j, x: j.d(0) + j.u * j.d(1) - nu * j.dd(1)),
+            Block("interior", "interior", box.interior, residual=lambda j, x: j.d(0) + j.u * j.d(1) - nu * j.dd(1),
+                  pure=(1,)),  # u_xx only: no u_tt through the network
             Block(
                 "boundary",
                 "boundary",

@@ -23,7 +23,8 @@ def heat1d(kappa: float = 0.25) -> Problem:
         name="heat1d",
         domain=box,
         blocks=[
-            Block("interior", "interior", box.interior, residual=lambda j, x: j.d(0) - kappa * j.dd(1)),
+            Block("interior", "interior", box.interior, residual=lambda j, x: j.d(0) - kappa * j.dd(1),
+                  pure=(1,)),  # u_xx only: no u_tt through the network
             Block(
                 "boundary",
                 "boundary",
