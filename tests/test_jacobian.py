@@ -177,3 +177,18 @@ def test_jvp_in_the_sketch_span_is_read_off_the_kept_image():
     assert torch.equal(obj.local_jvp(theta, off), J @ off)
     other = theta + 0.01
     assert torch.equal(obj.local_jvp(other, v), obj.local_jacobian(other) @ v)
+
+
+def test_new_points_drop_the_kept_image():
+    """After the points change (resampling, a batch, new weights) at the same θ, J v comes from the
+    new J, not from the image J Q of the old points."""
+    from pinntao.sampling import set_points
+
+    obj = tiny_objective(gram="explicit")
+    theta = obj.gather(perturbed_theta(obj))
+    gen = torch.Generator().manual_seed(5)
+    Q, _ = torch.linalg.qr(torch.randn(obj.n_params, 6, generator=gen, dtype=torch.float64))
+    obj.jq_triangle(theta, Q)
+    v = Q @ torch.randn(6, generator=gen, dtype=torch.float64)
+    set_points(obj, obj.problem.sample(obj.global_counts, 7), {})
+    assert torch.equal(obj.local_jvp(theta, v), obj.local_jacobian(theta) @ v)

@@ -108,7 +108,7 @@ def set_points(obj: Any, points: dict[str, np.ndarray], multipliers: dict[str, f
     have fewer points than the full set: then TAO brgn's residual Vec no longer fits, see attach)."""
     res = weighted_residual(obj, points, multipliers)
     obj.residual, obj.n_local = res, res.n_local
-    obj._jac = obj._r_at = None  # the cached J and r belong to the old points / weights
+    obj._jac = obj._r_at = obj._image = None  # the cached J, r and J Q belong to the old points / weights
     obj.points_version = getattr(obj, "points_version", 0) + 1
 
 
