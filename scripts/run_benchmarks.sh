@@ -365,20 +365,20 @@ if [[ $group == ng_countsketch_confirm ]]; then
   run --problems poisson2d --layers 20,20,20,20 --np 2 --seeds 1 --methods sngd --method "$GS" --max-it 100000 \
       --time-limit 90 --extra "$NG" --out bench-out/ng_countsketch_confirm_np2_20x20x20x20
 fi
-# ng_targets (issue 19): the default sngd alone at the issue's targets, after the cheaper passes over J: poisson2d at
+# ng_cheaper_j (issue 19): the default sngd alone at the issue's targets, after the cheaper passes over J: poisson2d at
 # three sizes for 90 s (1 rank), P = 1,341 on 2 ranks (seeds 0 and 1), heat1d A2 for 120 s, and 15 iterations of
 # burgers1d at 12,288 rows on 1 and 2 ranks (cost per iteration; about 12 minutes)
-if [[ $group == ng_targets ]]; then
+if [[ $group == ng_cheaper_j ]]; then
   for layers in 64 20,20,20,20 64,48,32,16; do
     run --problems poisson2d --layers $layers --methods sngd --max-it 100000 --time-limit 90 --extra "$NG" \
-        --out bench-out/ng_targets_np1_${layers//,/x}
+        --out bench-out/ng_cheaper_j_np1_${layers//,/x}
   done
   run --problems poisson2d --layers 20,20,20,20 --np 2 --seeds 0,1 --methods sngd --max-it 100000 --time-limit 90 \
-      --extra "$NG" --out bench-out/ng_targets_np2_20x20x20x20
+      --extra "$NG" --out bench-out/ng_cheaper_j_np2_20x20x20x20
   run --problems heat1d --layers 50,50,50 --methods sngd --max-it 100000 --time-limit 120 --extra "$NG" \
-      --out bench-out/ng_targets_heat1d_a2
+      --out bench-out/ng_cheaper_j_heat1d_a2
   for np in 1 2; do
     run --problems burgers1d --np $np --methods sngd --max-it 15 --time-limit 0 --extra "$MB" --no-figures \
-        --out bench-out/ng_targets_burgers12288_np$np
+        --out bench-out/ng_cheaper_j_burgers12288_np$np
   done
 fi
