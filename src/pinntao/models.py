@@ -373,7 +373,7 @@ class MLP(nn.Module):
             if order >= 1:
                 dh = a1.unsqueeze(1) * dz
                 if order >= 2:
-                    dzp = dz if pure is None else dz[:, sel]
+                    dzp = dz[:, sel]
                     d2h = a2.unsqueeze(1) * dzp * dzp + a1.unsqueeze(1) * d2z
                     if mix:
                         mh = a2.unsqueeze(1) * _pair_products(dz, mixed)
@@ -566,7 +566,7 @@ class ModifiedMLP(MLP):
         return _output_jet(_affine(tape, lin, H[0], w, b), _affine(tape, lin, H[1], w) if order >= 1 else None,
                            _affine(tape, lin, H[2], w) if order >= 2 else None,
                            _affine(tape, lin, H[3], w) if mix else None, mixed if mix else (),
-                           self.out_dim).only(pure if order >= 2 else None)
+                           self.out_dim).only(pure)
 
 
 def autograd_jet(f: Callable[[Tensor], Tensor], x: Tensor, order: int,
@@ -672,7 +672,7 @@ class FlatModel:
             return Jet(self.u(theta, x))
         if isinstance(self.module, MLP):
             return self.module.jet_from_params(params, x, order, mixed, pure=pure)
-        return autograd_jet(self.point_function(params), x, order, mixed).only(pure if order >= 2 else None)
+        return autograd_jet(self.point_function(params), x, order, mixed).only(pure)
 
     @property
     def tapeable(self) -> bool:
